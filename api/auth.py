@@ -1,0 +1,39 @@
+"""Admin and ingest keys, compared in constant time."""
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from api.deps import StateDep
+from api.errors import ApiError
+
+
+def _bearer_token(request: Request) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def require_admin(request: Request, state: StateDep) -> None:
+    expected = state.settings.ADMIN_API_KEY
+    if not expected:
+        # Refuse rather than open: an unset key must never expose participants' data.
+        raise ApiError(403, "admin endpoints are disabled: ADMIN_API_KEY is not configured")
+    token = _bearer_token(request)
+    if not token or not hmac.compare_digest(token.encode(), expected.encode()):
+        raise ApiError(401, "missing or wrong admin key: send Authorization: Bearer <ADMIN_API_KEY>",
+                       headers={"WWW-Authenticate": "Bearer"})
+
+
+def require_ingest_key(request: Request, state: StateDep) -> None:
+    """Only when INGEST_API_KEYS is set. `?key=` exists because sendBeacon cannot set headers."""
+    keys = state.settings.ingest_keys
+    if not keys:
+        return
+    given = request.headers.get("x-api-key") or _bearer_token(request) or request.query_params.get("key", "")
+    if not any(hmac.compare_digest(given.encode(), key.encode()) for key in keys):
+        raise ApiError(401, "missing or wrong ingest key: send X-API-Key or ?key=")
+
+
+AdminDep = Annotated[None, Depends(require_admin)]
+IngestKeyDep = Annotated[None, Depends(require_ingest_key)]

@@ -1,0 +1,45 @@
+"""Builds stored records from validated requests: the server sets the id and the receipt time."""
+
+from datetime import datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from api.errors import ApiError, field_errors
+from api.llm import LlmAnswer, LlmFailure
+from api.schemas import EventIn, QueryIn
+from shared.records import EventRecord, QueryRecord, Source, event_record_id, new_record_id
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate_body(model: type[M], body: Any) -> M:
+    if not isinstance(body, dict):
+        raise ApiError(422, "request body must be a JSON object")
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise ApiError(422, "request validation failed", fields=field_errors(exc.errors())) from None
+
+
+def build_event_record(event: EventIn, received_at: datetime) -> EventRecord:
+    record_id = event_record_id(event.user_id, event.event_id) if event.event_id else new_record_id()
+    return EventRecord(id=record_id, timestamp=received_at, **event.model_dump(exclude_unset=True))
+
+
+def build_query_record(
+    query: QueryIn,
+    query_id: str,
+    received_at: datetime,
+    outcome: LlmAnswer | LlmFailure,
+    sources: list[Source],
+) -> QueryRecord:
+    fields: dict[str, Any] = query.model_dump(exclude_unset=True)
+    fields.update(id=query_id, timestamp=received_at, model_used=outcome.model_used,
+                  latency_ms=outcome.latency_ms, source=sources)
+    if isinstance(outcome, LlmFailure):
+        fields.update(response=None, error=outcome.message)
+    else:
+        fields.update(response=outcome.text, prompt_tokens=outcome.prompt_tokens,
+                      completion_tokens=outcome.completion_tokens, cost_usd=outcome.cost_usd)
+    return QueryRecord(**fields)

@@ -1,0 +1,47 @@
+"""Queues records: Redis first, MongoDB directly if Redis is down, 503 if neither can take them."""
+
+import logging
+
+from pymongo.errors import PyMongoError
+from redis.exceptions import RedisError
+
+from api.deps import AppState
+from api.errors import ApiError
+from shared.records import Record
+from shared.store import insert_idempotent
+from shared.stream import append_records
+
+logger = logging.getLogger(__name__)
+
+
+async def queue_records(state: AppState, records: list[Record]) -> str:
+    """Return "queued" or "stored" once the records are durable; raise ApiError(503) otherwise."""
+    if state.backlog.is_full:
+        logger.warning("backlog over high watermark; refusing", extra={"backlog": state.backlog.size})
+        raise _unavailable(state, "the ingest queue is full; retry later")
+    try:
+        await append_records(state.redis, state.names.records, records)
+        return "queued"
+    except (RedisError, OSError) as exc:
+        logger.warning("redis unavailable; writing to MongoDB directly", extra={"error": type(exc).__name__})
+    # Same ids as the stream entries, so a record that did reach Redis is not stored twice.
+    try:
+        for collection, group in _by_collection(records).items():
+            rejected = await insert_idempotent(state.db[collection], [r.to_document() for r in group])
+            if rejected:
+                raise ApiError(422, "MongoDB refused the record", reason=rejected[0].message)
+    except PyMongoError as exc:
+        logger.error("redis and mongodb both unavailable", extra={"error": type(exc).__name__})
+        raise _unavailable(state, "storage is temporarily unavailable; retry later") from None
+    return "stored"
+
+
+def _by_collection(records: list[Record]) -> dict[str, list[Record]]:
+    groups: dict[str, list[Record]] = {}
+    for record in records:
+        groups.setdefault(record.collection, []).append(record)
+    return groups
+
+
+def _unavailable(state: AppState, message: str) -> ApiError:
+    return ApiError(503, message, headers={"Retry-After": str(state.settings.RETRY_AFTER_S)})

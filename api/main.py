@@ -1,0 +1,83 @@
+"""The application factory and its lifespan."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from redis.asyncio import Redis
+
+from api.backlog import BacklogMonitor
+from api.deps import AppState
+from api.errors import install_error_handlers
+from api.llm import LlmClient
+from api.middleware import RequestContextMiddleware
+from api.ratelimit import RateLimiter
+from api.routes import events, export, queries, status
+from shared.mongo import create_mongo_client
+from shared.settings import Settings
+from shared.stream import StreamNames, ensure_group
+
+logger = logging.getLogger(__name__)
+
+
+def create_redis_client(settings: Settings) -> Redis:
+    # Short timeouts: a dead Redis must turn into the MongoDB fallback quickly, not a hung request.
+    return Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=1, health_check_interval=10)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, AppState]]:
+        redis = create_redis_client(settings)
+        mongo = create_mongo_client(settings)
+        names = StreamNames.for_prefix(settings.STREAM_PREFIX)
+        backlog = BacklogMonitor(redis, names, settings.QUEUE_HIGH_WATERMARK)
+        llm = LlmClient(settings)
+        try:
+            await ensure_group(redis, names)
+        except Exception as exc:  # Redis down at start: ingest falls back to MongoDB until it returns
+            logger.warning("redis unavailable at start", extra={"error": type(exc).__name__})
+        backlog.start()
+        logger.info("api started", extra={"llm_mock": llm.is_mock, "model": llm.model_used})
+        try:
+            yield {"app": AppState(settings, redis, mongo, names, backlog, llm, RateLimiter(redis, settings.QUERY_RATE_PER_MIN))}
+        finally:
+            await backlog.stop()
+            await redis.aclose()
+            await mongo.close()
+
+    app = FastAPI(
+        title="fastapi-llm-logger",
+        summary="Logs LLM queries and user interactions: API -> Redis stream -> worker -> MongoDB.",
+        lifespan=lifespan,
+        max_body_size=settings.MAX_BATCH_BYTES,
+    )
+    install_error_handlers(app)
+    for module in (status, events, queries, export):
+        app.include_router(module.router)
+    _add_middleware(app, settings)
+    return app
+
+
+def _add_middleware(app: FastAPI, settings: Settings) -> None:
+    origins = settings.cors_origins
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Content-Type", "Content-Encoding", "Authorization", "X-API-Key"],
+            max_age=600,
+        )
+    app.add_middleware(RequestContextMiddleware, allowed_origins=frozenset(origins))
+
+
+def create_app_from_env() -> FastAPI:
+    """The uvicorn factory: `uvicorn --factory api.main:create_app_from_env`."""
+    from shared.logging import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.LOG_LEVEL, "api")
+    return create_app(settings)

@@ -1,0 +1,57 @@
+import logging
+
+from fastapi import APIRouter, Request
+
+from api.auth import IngestKeyDep
+from api.body import read_json_body
+from api.build import build_query_record, validate_body
+from api.deps import StateDep
+from api.errors import ApiError
+from api.ingest import queue_records
+from api.llm import LlmFailure
+from api.openapi import ERROR_RESPONSES, json_body
+from api.schemas import QueryIn, QueryOut, SourceOut
+from api.sources import extract_sources
+from shared.records import new_record_id, utc_now_ms
+
+logger = logging.getLogger(__name__)
+router = APIRouter(tags=["llm"])
+
+
+@router.post(
+    "/query",
+    openapi_extra=json_body(QueryIn),
+    responses={**ERROR_RESPONSES, 429: ERROR_RESPONSES[503] | {"description": "Rate limited"},
+               502: ERROR_RESPONSES[503] | {"description": "LLM failed"},
+               504: ERROR_RESPONSES[503] | {"description": "LLM timed out"}},
+)
+async def query(request: Request, state: StateDep, _: IngestKeyDep) -> QueryOut:
+    """Answer through LiteLLM and log the exchange, failed attempts included."""
+    received_at = utc_now_ms()
+    body = await read_json_body(request, state.settings.MAX_EVENT_BYTES, state.limits)
+    query_in = validate_body(QueryIn, body)
+    await state.rate_limiter.check(query_in.user_id, request.client.host if request.client else "unknown")
+    query_id = new_record_id()
+    try:
+        answer = await state.llm.answer(query_in.query)
+    except LlmFailure as failure:
+        await _log_failed_query(state, build_query_record(query_in, query_id, received_at, failure, []))
+        raise
+    sources = extract_sources(answer.text)
+    record = build_query_record(query_in, query_id, received_at, answer, sources)
+    await queue_records(state, [record])
+    logger.info("query answered", extra={"query_id": query_id, "latency_ms": answer.latency_ms})
+    return QueryOut(
+        response=answer.text,
+        source=[SourceOut(**s.model_dump()) for s in sources],
+        query_id=query_id,
+        model_used=answer.model_used,
+    )
+
+
+async def _log_failed_query(state: StateDep, record) -> None:
+    # The LLM error is what the client must see; a storage error here is only logged.
+    try:
+        await queue_records(state, [record])
+    except ApiError as exc:
+        logger.error("failed query could not be logged", extra={"query_id": record.id, "error": exc.message})

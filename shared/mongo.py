@@ -1,0 +1,38 @@
+"""MongoDB client factory and index set-up, shared by both processes."""
+
+import logging
+
+from pymongo import ASCENDING, AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared.records import COLLECTIONS
+from shared.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+DEAD_LETTERS = "dead_letters"
+
+# Export reads (timestamp, _id) in order; that index also serves plain timestamp ranges.
+_INDEXES = (
+    [("user_id", ASCENDING), ("timestamp", ASCENDING)],
+    [("session_id", ASCENDING), ("timestamp", ASCENDING)],
+    [("timestamp", ASCENDING), ("_id", ASCENDING)],
+)
+
+
+def create_mongo_client(settings: Settings) -> AsyncMongoClient:
+    """The client connects lazily, so a process can start while MongoDB is still down."""
+    return AsyncMongoClient(
+        settings.MONGODB_URI,
+        serverSelectionTimeoutMS=settings.MONGO_TIMEOUT_MS,
+        connectTimeoutMS=settings.MONGO_TIMEOUT_MS,
+        appname="fastapi-llm-logger",
+    )
+
+
+async def ensure_indexes(db: AsyncDatabase) -> None:
+    for collection in COLLECTIONS.values():
+        for keys in _INDEXES:
+            await db[collection].create_index(keys)
+    await db[DEAD_LETTERS].create_index([("failed_at", ASCENDING)])
+    logger.info("indexes ready", extra={"collections": sorted(COLLECTIONS.values())})

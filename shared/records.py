@@ -1,0 +1,103 @@
+"""The stored records: one pydantic model each, used by the API to write and the worker to read.
+
+The API builds a record (server timestamp, id) and appends `record.to_stream()`; the worker
+reads `decode_entry()` and stores `record.to_document()`. Input limits live on the API's
+request models, not here, so an entry written by an older API version always decodes.
+"""
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+# Deterministic ids for client idempotency keys; never change it, or retries stop deduplicating.
+_ID_NAMESPACE = uuid.UUID("5d3c8a2e-6f0b-4c1e-9a57-2b8f0c4d7e11")
+
+
+class Kind(StrEnum):
+    QUERY = "query"
+    EVENT = "event"
+
+
+def utc_now_ms() -> datetime:
+    """Server receipt time, truncated to the millisecond a BSON date can hold."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def new_record_id() -> str:
+    return uuid.uuid4().hex
+
+
+def event_record_id(user_id: str, event_id: str) -> str:
+    """Same (user_id, event_id) -> same id, so a retried event is stored once."""
+    # The length prefix keeps ("ab", "c") and ("a", "bc") apart.
+    return uuid.uuid5(_ID_NAMESPACE, f"{len(user_id)}:{user_id}{event_id}").hex
+
+
+class Source(BaseModel):
+    title: str
+    url: str
+    content: str = ""
+
+
+class Record(BaseModel):
+    """Fields every stored record has; client fields beyond these are kept as extras."""
+
+    model_config = ConfigDict(extra="allow")
+    kind: ClassVar[Kind]
+    collection: ClassVar[str]
+
+    id: str
+    timestamp: datetime
+    user_id: str
+
+    def to_stream(self) -> dict[str, bytes]:
+        return {"kind": self.kind.value.encode(), "data": orjson.dumps(self.model_dump(exclude_unset=True))}
+
+    def to_document(self) -> dict[str, Any]:
+        document = self.model_dump(exclude_unset=True)
+        document["_id"] = document.pop("id")
+        return document
+
+
+class EventRecord(Record):
+    kind = Kind.EVENT
+    collection = "events"
+
+    event_type: str
+    session_id: str | None = None
+    event_id: str | None = None
+    query_id: str | None = None
+    client_timestamp: Any = None
+    event_time: datetime | None = None
+    extra_data: dict[str, Any] | None = None
+
+
+class QueryRecord(Record):
+    kind = Kind.QUERY
+    collection = "queries"
+
+    session_id: str | None = None
+    query: str
+    response: str | None = None
+    source: list[Source] = Field(default_factory=list)
+    model_used: str
+    latency_ms: float
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
+    error: str | None = None
+
+
+RECORD_TYPES: dict[Kind, type[Record]] = {Kind.QUERY: QueryRecord, Kind.EVENT: EventRecord}
+COLLECTIONS: dict[Kind, str] = {kind: model.collection for kind, model in RECORD_TYPES.items()}
+
+
+def decode_entry(fields: dict[bytes, bytes]) -> Record:
+    """Rebuild the record from a stream entry. Raises ValueError on a malformed entry."""
+    kind = Kind(fields[b"kind"].decode())
+    return RECORD_TYPES[kind].model_validate_json(fields[b"data"])

@@ -1,0 +1,66 @@
+"""One settings object for both processes, read from the environment and `.env`."""
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Field names match the environment variables so one grep finds both.
+
+    Build it in an entry point and pass it down; tests build their own.
+    """
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=True)
+
+    # Storage
+    MONGODB_URI: str = "mongodb://127.0.0.1:27017"
+    MONGO_DB: str = "llm_experiment"
+    MONGO_TIMEOUT_MS: int = Field(default=5000, ge=100)
+    REDIS_URL: str = "redis://127.0.0.1:6379/0"
+    STREAM_PREFIX: str = "llmlog"
+
+    # LLM
+    LITELLM_MODEL: str = "gpt-4o-mini"
+    LLM_API_BASE: str = ""  # e.g. a local OpenAI-compatible server; counts as a configured provider
+    LLM_TIMEOUT_S: float = Field(default=30.0, gt=0)
+    LLM_MOCK: bool | None = None  # None: mock only when no provider key is present
+    LLM_SYSTEM_PROMPT: str = (
+        "You are a helpful assistant. When you recommend web pages, give each one as a "
+        "markdown link [title](url) followed by a one-sentence description."
+    )
+
+    # API
+    API_HOST: str = "127.0.0.1"
+    API_PORT: int = 8000
+    API_WORKERS: int = Field(default=1, ge=1)
+    ADMIN_API_KEY: str = ""
+    INGEST_API_KEYS: str = ""  # comma-separated; empty means ingest is open
+    CORS_ORIGINS: str = ""  # comma-separated; empty means no CORS headers
+    MAX_EVENT_BYTES: int = Field(default=64 * 1024, ge=1024)
+    MAX_BATCH_BYTES: int = Field(default=1024 * 1024, ge=1024)
+    MAX_BATCH_EVENTS: int = Field(default=500, ge=1)
+    MAX_EXTRA_DEPTH: int = Field(default=32, ge=1, le=90)
+    MAX_EXTRA_KEYS: int = Field(default=1000, ge=1)
+    QUEUE_HIGH_WATERMARK: int = Field(default=1_000_000, ge=1)
+    RETRY_AFTER_S: int = Field(default=5, ge=1)
+    QUERY_RATE_PER_MIN: int = Field(default=30, ge=0)  # per user and per IP; 0 disables
+
+    # Worker
+    BATCH_SIZE: int = Field(default=500, ge=1, le=10_000)
+    FLUSH_INTERVAL_MS: int = Field(default=200, ge=1)
+    RECLAIM_IDLE_MS: int = Field(default=30_000, ge=100)
+    MAX_DELIVERIES: int = Field(default=5, ge=1)
+    BACKOFF_MAX_S: float = Field(default=10.0, gt=0)
+    SHUTDOWN_GRACE_S: float = Field(default=10.0, gt=0)
+
+    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @property
+    def ingest_keys(self) -> frozenset[str]:
+        return frozenset(k.strip() for k in self.INGEST_API_KEYS.split(",") if k.strip())
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return [o.strip() for o in self.CORS_ORIGINS.split(",") if o.strip()]

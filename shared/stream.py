@@ -1,0 +1,56 @@
+"""Redis names and stream helpers. Key and stream names live only here."""
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from shared.records import Record
+
+
+@dataclass(frozen=True)
+class StreamNames:
+    records: str
+    group: str
+    dead_letters: str
+    arq_queue: str
+
+    @classmethod
+    def for_prefix(cls, prefix: str) -> "StreamNames":
+        return cls(
+            records=f"{prefix}:records",
+            group=f"{prefix}:writers",
+            dead_letters=f"{prefix}:dead_letters",
+            arq_queue=f"{prefix}:arq",
+        )
+
+
+async def append_record(redis: Redis, stream: str, record: Record) -> bytes:
+    """XADD one record; returns the entry id once Redis has it."""
+    return await redis.xadd(stream, record.to_stream())
+
+
+async def append_records(redis: Redis, stream: str, records: list[Record]) -> list[bytes]:
+    """XADD many records in one round trip."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for record in records:
+            pipe.xadd(stream, record.to_stream())
+        return await pipe.execute()
+
+
+async def ensure_group(redis: Redis, names: StreamNames) -> None:
+    """Create the consumer group (and the stream) if missing. Safe to call from every process."""
+    try:
+        await redis.xgroup_create(names.records, names.group, id="0", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+async def backlog_size(redis: Redis, names: StreamNames) -> int:
+    """Entries not yet stored: acked entries are deleted, so the stream length is the backlog."""
+    return await redis.xlen(names.records)
+
+
+def rate_limit_key(scope: str, ident: str, window: int) -> str:
+    return f"llmlog:rate:{scope}:{window}:{ident}"
