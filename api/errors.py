@@ -5,7 +5,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger(__name__)
@@ -32,19 +32,19 @@ def field_errors(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
     ]
 
 
-def error_response(status: int, message: str, headers: dict[str, str] | None = None, **details: Any) -> ORJSONResponse:
-    return ORJSONResponse({"error": message, **details}, status_code=status, headers=headers)
+def error_response(status: int, message: str, headers: dict[str, str] | None = None, **details: Any) -> JSONResponse:
+    return JSONResponse({"error": message, **details}, status_code=status, headers=headers)
 
 
-async def _handle_api_error(_: Request, exc: ApiError) -> ORJSONResponse:
+async def _handle_api_error(_: Request, exc: ApiError) -> JSONResponse:
     return error_response(exc.status, exc.message, exc.headers, **exc.details)
 
 
-async def _handle_validation_error(_: Request, exc: RequestValidationError) -> ORJSONResponse:
+async def _handle_validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
     return error_response(422, "request validation failed", fields=field_errors(list(exc.errors())))
 
 
-async def _handle_http_error(_: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+async def _handle_http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
     messages = {
         404: "no such endpoint",
         405: "method not allowed for this endpoint",
@@ -54,7 +54,7 @@ async def _handle_http_error(_: Request, exc: StarletteHTTPException) -> ORJSONR
     return error_response(exc.status_code, message, getattr(exc, "headers", None))
 
 
-async def _handle_unexpected(request: Request, exc: Exception) -> ORJSONResponse:
+async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
     # Log the cause for operators; the client learns nothing about internals.
     logger.exception("unhandled error", extra={"path": request.url.path})
     return error_response(500, "internal server error")

@@ -56,6 +56,7 @@ class LlmClient:
         self.is_mock = is_mock_mode(settings)
         self._timeout_s = settings.LLM_TIMEOUT_S
         self._api_base = settings.LLM_API_BASE or None
+        self._api_key = settings.LLM_API_KEY or None
         self._system_prompt = settings.LLM_SYSTEM_PROMPT
 
     @property
@@ -71,7 +72,7 @@ class LlmClient:
         except (TimeoutError, litellm.Timeout):
             raise self._failure(504, f"the LLM did not answer within {self._timeout_s:g} s", started) from None
         except Exception as exc:  # LiteLLM maps provider errors onto many exception types
-            logger.warning("llm call failed", extra={"model": self.model, "error_type": type(exc).__name__})
+            logger.warning("llm call failed", extra={"model": self.model, "error": repr(exc)[:300]})
             raise self._failure(502, f"the LLM provider failed: {type(exc).__name__}", started) from None
         usage = getattr(response, "usage", None)
         return LlmAnswer(
@@ -95,6 +96,8 @@ class LlmClient:
         }
         if self._api_base:
             request["api_base"] = self._api_base
+        if self._api_key:
+            request["api_key"] = self._api_key
         if self.is_mock:
             request["mock_response"] = MOCK_TEXT
         return request

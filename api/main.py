@@ -42,7 +42,7 @@ def create_app(settings: Settings) -> FastAPI:
         backlog.start()
         logger.info("api started", extra={"llm_mock": llm.is_mock, "model": llm.model_used})
         try:
-            yield {"app": AppState(settings, redis, mongo, names, backlog, llm, RateLimiter(redis, settings.QUERY_RATE_PER_MIN))}
+            yield {"app": AppState(settings, redis, mongo, names, backlog, llm, RateLimiter(redis, names, settings.QUERY_RATE_PER_MIN))}
         finally:
             await backlog.stop()
             await redis.aclose()

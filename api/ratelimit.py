@@ -7,7 +7,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from api.errors import ApiError
-from shared.stream import rate_limit_key
+from shared.stream import StreamNames
 
 logger = logging.getLogger(__name__)
 
@@ -15,8 +15,9 @@ _WINDOW_S = 60
 
 
 class RateLimiter:
-    def __init__(self, redis: Redis, per_minute: int) -> None:
+    def __init__(self, redis: Redis, names: StreamNames, per_minute: int) -> None:
         self._redis = redis
+        self._names = names
         self._per_minute = per_minute
 
     async def check(self, user_id: str, client_ip: str) -> None:
@@ -24,7 +25,7 @@ class RateLimiter:
         if self._per_minute <= 0:
             return
         window = int(time.time()) // _WINDOW_S
-        keys = [rate_limit_key("user", user_id, window), rate_limit_key("ip", client_ip, window)]
+        keys = [self._names.rate_limit_key(scope, ident, window) for scope, ident in (("user", user_id), ("ip", client_ip))]
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for key in keys:

@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     # LLM
     LITELLM_MODEL: str = "gpt-4o-mini"
     LLM_API_BASE: str = ""  # e.g. a local OpenAI-compatible server; counts as a configured provider
+    LLM_API_KEY: str = ""  # passed to LiteLLM as api_key; provider keys in the environment work too
     LLM_TIMEOUT_S: float = Field(default=30.0, gt=0)
     LLM_MOCK: bool | None = None  # None: mock only when no provider key is present
     LLM_SYSTEM_PROMPT: str = (

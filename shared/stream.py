@@ -14,6 +14,10 @@ class StreamNames:
     group: str
     dead_letters: str
     arq_queue: str
+    prefix: str
+
+    def rate_limit_key(self, scope: str, ident: str, window: int) -> str:
+        return f"{self.prefix}:rate:{scope}:{window}:{ident}"
 
     @classmethod
     def for_prefix(cls, prefix: str) -> "StreamNames":
@@ -22,6 +26,7 @@ class StreamNames:
             group=f"{prefix}:writers",
             dead_letters=f"{prefix}:dead_letters",
             arq_queue=f"{prefix}:arq",
+            prefix=prefix,
         )
 
 
@@ -50,7 +55,3 @@ async def ensure_group(redis: Redis, names: StreamNames) -> None:
 async def backlog_size(redis: Redis, names: StreamNames) -> int:
     """Entries not yet stored: acked entries are deleted, so the stream length is the backlog."""
     return await redis.xlen(names.records)
-
-
-def rate_limit_key(scope: str, ident: str, window: int) -> str:
-    return f"llmlog:rate:{scope}:{window}:{ident}"

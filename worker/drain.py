@@ -26,7 +26,6 @@ from worker.dead_letters import dead_letter, save_dead_letters
 logger = logging.getLogger(__name__)
 
 Entry = tuple[bytes, dict[bytes, bytes]]
-_IDLE_READ_BLOCK_MS = 1000
 
 
 @dataclass
@@ -37,6 +36,7 @@ class Drainer:
     settings: Settings
     consumer: str
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    read_block_ms: int = 1000  # how long an idle read waits; bounds how fast `stop` is noticed
     stored_total: int = 0
     _held: list[Entry] = field(default_factory=list)  # read but not yet acked: retried first
     _next_reclaim: float = 0.0
@@ -77,7 +77,7 @@ class Drainer:
 
     async def _read_new(self) -> list[Entry]:
         """Up to BATCH_SIZE entries, waiting at most FLUSH_INTERVAL_MS after the first one arrives."""
-        entries = await self._xreadgroup(self.settings.BATCH_SIZE, _IDLE_READ_BLOCK_MS)
+        entries = await self._xreadgroup(self.settings.BATCH_SIZE, self.read_block_ms)
         deadline = time.monotonic() + self.settings.FLUSH_INTERVAL_MS / 1000
         while entries and len(entries) < self.settings.BATCH_SIZE and not self.stop.is_set():
             remaining_ms = int((deadline - time.monotonic()) * 1000)

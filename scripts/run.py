@@ -1,0 +1,112 @@
+"""`make run`: start Redis, embedded MongoDB (unless MONGODB_URI is set), the worker and the API.
+
+Ctrl-C or SIGTERM stops everything this script started, API first so in-flight requests finish,
+then the workers so they ack their batches, then the databases.
+"""
+
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+import threading
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from scripts.devstack import Service, redis_service, secantus_service, wait_mongo_ready, wait_redis_ready
+
+logger = logging.getLogger("make-run")
+PYTHON = sys.executable
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _require_free(port: int, variable: str) -> None:
+    if not _port_is_free(port):
+        sys.exit(f"port {port} is already in use; set {variable} to another port, or point the URL at that server")
+
+
+def _admin_key(env: dict[str, str], data_dir: Path) -> str:
+    """Keep a generated key across runs so a front end configured once keeps working."""
+    key_file = data_dir / "admin_api_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    key = secrets.token_urlsafe(24)
+    key_file.write_text(key + "\n")
+    key_file.chmod(0o600)
+    return key
+
+
+def start_stores(env: dict[str, str], data_dir: Path) -> list[Service]:
+    services = []
+    if not env.get("REDIS_URL"):
+        port = int(env.get("REDIS_PORT", "6379"))
+        _require_free(port, "REDIS_PORT")
+        services.append(redis_service(port, data_dir / "redis", env.get("REDIS_APPENDFSYNC", "everysec"),
+                                      env.get("REDIS_MAXMEMORY", "1gb")).start())
+        env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+    wait_redis_ready(env["REDIS_URL"])
+    if not env.get("MONGODB_URI"):
+        port = int(env.get("MONGO_PORT", "27017"))
+        _require_free(port, "MONGO_PORT")
+        services.append(secantus_service(port, data_dir / "mongo").start())
+        env["MONGODB_URI"] = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+    else:
+        logger.info("using MONGODB_URI from the environment; not starting the embedded MongoDB")
+    wait_mongo_ready(env["MONGODB_URI"])
+    return services
+
+
+def start_app(env: dict[str, str], data_dir: Path) -> tuple[list[Service], Service]:
+    workers = [
+        Service(f"worker-{i}", [PYTHON, "-m", "worker"], env={**env, "WORKER_NAME": f"{socket.gethostname()}-w{i}"})
+        for i in range(int(env.get("WORKER_PROCESSES", "1")))
+    ]
+    for worker in workers:
+        worker.start()
+    _require_free(int(env["API_PORT"]), "API_PORT")
+    api = Service("api", [PYTHON, "-m", "api"], int(env["API_PORT"]), env=env).start(ready_timeout_s=120)
+    return workers, api
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    env = {**{k: v for k, v in dotenv_values(".env").items() if v is not None}, **os.environ}
+    env.setdefault("API_PORT", "8000")
+    env.setdefault("API_WORKERS", str(os.cpu_count() or 1))
+    env.setdefault("API_HOST", "127.0.0.1")
+    data_dir = Path(env.get("DATA_DIR", ".data")).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if not env.get("ADMIN_API_KEY"):
+        env["ADMIN_API_KEY"] = _admin_key(env, data_dir)
+        logger.warning("ADMIN_API_KEY was not set; using %s (kept in %s)", env["ADMIN_API_KEY"], data_dir / "admin_api_key")
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stores: list[Service] = []
+    workers: list[Service] = []
+    api: Service | None = None
+    try:
+        stores = start_stores(env, data_dir)
+        workers, api = start_app(env, data_dir)
+        logger.warning("ready: http://%s:%s  (Ctrl-C stops everything)", env["API_HOST"], env["API_PORT"])
+        while not stop.wait(0.5):
+            dead = [s.name for s in [*stores, *workers, api] if s.process.poll() is not None]
+            if dead:
+                logger.error("%s exited; stopping the rest", ", ".join(dead))
+                break
+    finally:
+        for service in [api, *workers, *reversed(stores)]:
+            if service is not None:
+                service.stop()
+        logger.info("stopped")
+
+
+if __name__ == "__main__":
+    main()
