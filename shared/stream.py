@@ -19,6 +19,10 @@ class StreamNames:
     def rate_limit_key(self, scope: str, ident: str, window: int) -> str:
         return f"{self.prefix}:rate:{scope}:{window}:{ident}"
 
+    def lone_attempt_key(self, entry_id: bytes) -> str:
+        """Set while a worker stores one suspect entry alone; left behind only if that worker died."""
+        return f"{self.prefix}:lone-attempt:{entry_id.decode()}"
+
     @classmethod
     def for_prefix(cls, prefix: str) -> "StreamNames":
         return cls(

@@ -2,12 +2,16 @@
 
 At-least-once: an entry is acked only after MongoDB has it, and deterministic `_id`s make a
 redelivery a harmless duplicate-key error. Entries a crashed worker read but never acked are
-reclaimed after `RECLAIM_IDLE_MS` by any live worker (XAUTOCLAIM).
+resumed by the same WORKER_NAME when it restarts, or reclaimed after RECLAIM_IDLE_MS by any live
+worker (XAUTOCLAIM). An entry delivered more than MAX_DELIVERIES times is a suspect: it is stored
+alone, and dead-lettered only if MongoDB refuses it or a worker died while storing it alone.
 """
 
 import asyncio
+import contextlib
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -21,11 +25,13 @@ from shared.settings import Settings
 from shared.store import insert_idempotent
 from shared.stream import StreamNames, ensure_group
 from worker.backoff import Backoff
+from worker.claims import Claims, Entry
 from worker.dead_letters import dead_letter, save_dead_letters
 
 logger = logging.getLogger(__name__)
 
-Entry = tuple[bytes, dict[bytes, bytes]]
+_TRANSIENT = (RedisError, OSError, PyMongoError)
+_LONE_ATTEMPT_TTL_S = 7 * 24 * 3600
 
 
 @dataclass
@@ -39,41 +45,69 @@ class Drainer:
     read_block_ms: int = 1000  # how long an idle read waits; bounds how fast `stop` is noticed
     stored_total: int = 0
     _held: list[Entry] = field(default_factory=list)  # read but not yet acked: retried first
-    _next_reclaim: float = 0.0
+    _held_alone: bool = False
+    _suspects: list[Entry] = field(default_factory=list)  # over-delivered, waiting to be stored one by one
+    _token: str = field(default_factory=lambda: uuid.uuid4().hex)  # tells this process from a dead one
+
+    def __post_init__(self) -> None:
+        self.claims = Claims(self.redis, self.names, self.settings, self.consumer)
 
     async def run(self) -> None:
         """Until `stop` is set; a batch in hand is stored and acked before returning."""
         backoff = Backoff("storage pipeline", self.settings.BACKOFF_MAX_S)
         await self._ensure_group_when_ready(backoff)
-        while not self.stop.is_set() or self._held:
-            try:
-                await self.drain_once()
-                backoff.reset()
-            except (RedisError, OSError, PyMongoError) as exc:
-                if "NOGROUP" in str(exc):  # Redis came back without its data: recreate the group
-                    await self._ensure_group_when_ready(backoff)
-                    continue
-                if self.stop.is_set():
-                    logger.warning("stopping with an unacked batch; it will be reclaimed",
-                                   extra={"count": len(self._held)})
-                    return
-                await backoff.wait(exc, self.stop)
-                await self._keep_claim()
+        keeper = asyncio.create_task(self._keep_claims(), name="keep-claims")
+        try:
+            while not self.stop.is_set() or self._held:
+                try:
+                    await self.drain_once()
+                    backoff.reset()
+                except Exception as exc:  # anything else too: a bug must not silently end the drain
+                    if "NOGROUP" in str(exc):  # Redis came back without its data: recreate the group
+                        await self._ensure_group_when_ready(backoff)
+                        continue
+                    if not isinstance(exc, _TRANSIENT) and not backoff.is_degraded:
+                        logger.exception("unexpected drain error; retrying the batch", extra={"count": len(self._held)})
+                    if self.stop.is_set():
+                        logger.warning("stopping with an unacked batch; it will be reclaimed",
+                                       extra={"count": len(self._held)})
+                        return
+                    await backoff.wait(exc, self.stop)
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
 
     async def drain_once(self) -> int:
-        """Store one batch (held, reclaimed or new); returns how many entries were settled."""
+        """Store one batch (held, resumed, reclaimed or new); returns how many entries were settled."""
         if not self._held:
-            self._held = await self._reclaim_if_due() or await self._read_new()
+            self._held, self._held_alone = await self._next_batch()
         if not self._held:
             return 0
         started = time.perf_counter()
         count = len(self._held)
-        await self._store(self._held)
+        if self._held_alone:
+            await self._store_alone(self._held[0])
+        else:
+            await self._store(self._held)
         await self._ack([entry_id for entry_id, _ in self._held])
         self._held = []
         self.stored_total += count
         logger.info("drained batch", extra={"count": count, "ms": round((time.perf_counter() - started) * 1000, 1)})
         return count
+
+    async def _next_batch(self) -> tuple[list[Entry], bool]:
+        """(entries, alone): leftovers and reclaimed entries first, suspects one at a time, then new ones."""
+        if not self._suspects:
+            size = self.settings.BATCH_SIZE
+            taken = await self.claims.read_own_pending(size) or await self.claims.reclaim_if_due(size)
+            fresh, suspects = await self.claims.split_over_delivered(taken)
+            self._suspects.extend(suspects)
+            if fresh:
+                return fresh, False
+        if self._suspects:
+            return [self._suspects.pop(0)], True
+        return await self._read_new(), False
 
     async def _read_new(self) -> list[Entry]:
         """Up to BATCH_SIZE entries, waiting at most FLUSH_INTERVAL_MS after the first one arrives."""
@@ -109,6 +143,25 @@ class Drainer:
             letters.extend(dead_letter(*group[r.index][0], reason=r.message, code=r.code) for r in rejected)
         await save_dead_letters(self.db, self.redis, self.names, letters)
 
+    async def _store_alone(self, entry: Entry) -> None:
+        """Store a suspect by itself, under a marker that only a worker dying mid-attempt leaves behind.
+
+        Deliveries also pile up when workers are killed or MongoDB is down, so the count alone
+        does not prove the entry is poison; dying while storing it alone does.
+        """
+        await self.db.command("ping")  # MongoDB down: retry later without a marker, so an outage is no "crash"
+        key = self.names.lone_attempt_key(entry[0])
+        previous = await self.redis.set(key, self._token, nx=True, get=True, ex=_LONE_ATTEMPT_TTL_S)
+        try:
+            if previous is not None and previous.decode() != self._token:
+                reason = f"delivered more than {self.settings.MAX_DELIVERIES} times; a worker died storing it alone"
+                await save_dead_letters(self.db, self.redis, self.names, [dead_letter(*entry, reason=reason)])
+            else:
+                await self._store([entry])
+        finally:
+            with contextlib.suppress(*_TRANSIENT):
+                await self.redis.delete(key)
+
     async def _ack(self, entry_ids: list[bytes]) -> None:
         # Delete as well as ack, so Redis memory tracks the backlog, not the history.
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -116,42 +169,12 @@ class Drainer:
             pipe.xdel(self.names.records, *entry_ids)
             await pipe.execute()
 
-    async def _reclaim_if_due(self) -> list[Entry]:
-        """Take over entries idle past RECLAIM_IDLE_MS; dead-letter those delivered too often."""
-        if time.monotonic() < self._next_reclaim:
-            return []
-        self._next_reclaim = time.monotonic() + self.settings.RECLAIM_IDLE_MS / 2000
-        _, claimed, _ = await self.redis.xautoclaim(
-            self.names.records, self.names.group, self.consumer,
-            min_idle_time=self.settings.RECLAIM_IDLE_MS, start_id="0-0", count=self.settings.BATCH_SIZE,
-        )
-        if not claimed:
-            return []
-        logger.warning("reclaimed idle entries", extra={"count": len(claimed), "first": claimed[0][0].decode()})
-        return await self._drop_over_delivered(claimed)
-
-    async def _drop_over_delivered(self, claimed: list[Entry]) -> list[Entry]:
-        pending = await self.redis.xpending_range(
-            self.names.records, self.names.group, min=claimed[0][0], max=claimed[-1][0],
-            count=len(claimed) * 2, consumername=self.consumer,
-        )
-        deliveries = {p["message_id"]: p["times_delivered"] for p in pending}
-        over = [e for e in claimed if deliveries.get(e[0], 0) > self.settings.MAX_DELIVERIES]
-        if over:
-            reason = f"delivered more than {self.settings.MAX_DELIVERIES} times"
-            await save_dead_letters(self.db, self.redis, self.names, [dead_letter(*e, reason=reason) for e in over])
-            await self._ack([entry_id for entry_id, _ in over])
-        return [e for e in claimed if deliveries.get(e[0], 0) <= self.settings.MAX_DELIVERIES]
-
-    async def _keep_claim(self) -> None:
-        """While retrying a held batch, reset its idle time so other workers do not take it over."""
-        if not self._held:
-            return
-        try:
-            await self.redis.xclaim(self.names.records, self.names.group, self.consumer, 0,
-                                    [entry_id for entry_id, _ in self._held], justid=True)
-        except (RedisError, OSError):
-            pass  # Redis down too; the entries stay pending and nothing is lost
+    async def _keep_claims(self) -> None:
+        """While a batch waits on a slow or absent MongoDB, keep it ours so no live work is reclaimed."""
+        while True:
+            await asyncio.sleep(self.settings.RECLAIM_IDLE_MS / 3000)
+            with contextlib.suppress(*_TRANSIENT):  # Redis down too: the entries stay pending, nothing is lost
+                await self.claims.keep([entry_id for entry_id, _ in [*self._held, *self._suspects]])
 
     async def _ensure_group_when_ready(self, backoff: Backoff) -> None:
         while not self.stop.is_set():

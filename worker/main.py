@@ -4,6 +4,7 @@ Run with `python -m worker`, a thin entry point that builds the settings and sup
 """
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -62,10 +63,13 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     ctx["shut_down"] = True
     ctx["drainer"].stop.set()
     ctx["index_task"].cancel()
-    try:
-        await asyncio.wait_for(ctx["drain_task"], timeout=ctx["settings"].SHUTDOWN_GRACE_S)
-    except TimeoutError:
+    drain_task: asyncio.Task = ctx["drain_task"]
+    done, _ = await asyncio.wait({drain_task}, timeout=ctx["settings"].SHUTDOWN_GRACE_S)
+    if not done:
         logger.warning("drain did not finish in time; unacked entries will be reclaimed")
+        drain_task.cancel()
+        with contextlib.suppress(BaseException):
+            await drain_task
     await ctx["stream_redis"].aclose()
     await ctx["mongo"].close()
     logger.info("worker stopped", extra={"stored_total": ctx["drainer"].stored_total})

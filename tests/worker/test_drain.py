@@ -1,5 +1,7 @@
 import asyncio
+import json
 
+import orjson
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
@@ -79,12 +81,11 @@ def test_entries_of_a_crashed_consumer_are_reclaimed(settings: Settings) -> None
     assert stream_length(settings) == 0
 
 
-def test_entry_delivered_too_often_is_dead_lettered_then_replayed(settings: Settings) -> None:
-    settings = settings.model_copy(update={"MAX_DELIVERIES": 2, "RECLAIM_IDLE_MS": 100})
-    append(settings, [event("stuck")])
+def _deliver_without_ack(settings: Settings, times: int) -> None:
+    """Read the stream `times` times (c0, then XAUTOCLAIM by c1...) without acking, as crashed workers would."""
     names = names_for(settings)
 
-    async def deliver_without_ack(times: int) -> None:
+    async def deliver() -> None:
         redis = Redis.from_url(settings.REDIS_URL)
         await redis.xreadgroup(names.group, "c0", {names.records: ">"}, count=10)
         for i in range(times - 1):
@@ -92,15 +93,42 @@ def test_entry_delivered_too_often_is_dead_lettered_then_replayed(settings: Sett
             await redis.xautoclaim(names.records, names.group, f"c{i + 1}", min_idle_time=100)
         await redis.aclose()
 
-    asyncio.run(deliver_without_ack(2))
+    asyncio.run(deliver())
     asyncio.run(asyncio.sleep(0.15))
 
-    assert drain(settings) == 0  # the third delivery is one too many: dead-lettered, not stored
+
+def test_entry_delivered_too_often_but_storable_is_stored_alone(settings: Settings) -> None:
+    settings = settings.model_copy(update={"MAX_DELIVERIES": 2, "RECLAIM_IDLE_MS": 100})
+    append(settings, [event("killed-thrice"), event("killed-thrice-2")])
+    _deliver_without_ack(settings, 3)  # e.g. three workers killed mid-batch
+
+    assert drain(settings) == 2  # the third delivery is one too many: each is tried on its own, and fits
+
+    assert sorted(d["_id"] for d in stored(settings, "events")) == ["killed-thrice", "killed-thrice-2"]
+    assert stored(settings, "dead_letters") == []
+    assert stream_length(settings) == 0
+
+
+def test_entry_that_killed_a_worker_storing_it_alone_is_dead_lettered_then_replayed(settings: Settings) -> None:
+    settings = settings.model_copy(update={"MAX_DELIVERIES": 2, "RECLAIM_IDLE_MS": 100})
+    append(settings, [event("stuck")])
+    _deliver_without_ack(settings, 2)
+    names = names_for(settings)
+
+    async def mark_lone_attempt_of_a_dead_worker() -> None:
+        redis = Redis.from_url(settings.REDIS_URL)
+        [(entry_id, _)] = await redis.xrange(names.records)
+        await redis.set(names.lone_attempt_key(entry_id), "a-worker-that-died")
+        await redis.aclose()
+
+    asyncio.run(mark_lone_attempt_of_a_dead_worker())
+
+    assert drain(settings) == 1
     assert stored(settings, "events") == []
     [letter] = stored(settings, "dead_letters")
-    assert "delivered more than 2 times" in letter["reason"]
+    assert "delivered more than 2 times; a worker died storing it alone" in letter["reason"]
 
-    async def replay() -> tuple[int, int]:
+    async def replay() -> tuple[tuple[int, int], int]:
         mongo = AsyncMongoClient(settings.MONGODB_URI)
         result = await replay_dead_letters(mongo[settings.MONGO_DB])
         left = await list_dead_letters(mongo[settings.MONGO_DB])
@@ -109,6 +137,41 @@ def test_entry_delivered_too_often_is_dead_lettered_then_replayed(settings: Sett
 
     assert asyncio.run(replay()) == ((1, 0), 0)
     assert [d["_id"] for d in stored(settings, "events")] == ["stuck"]
+
+
+def test_records_bson_cannot_encode_are_dead_lettered_and_the_rest_stored(settings: Settings) -> None:
+    # Only a writer other than the API (which refuses these at the door) can queue them.
+    def raw(record: EventRecord) -> dict:  # json, not orjson: orjson refuses integers past 64 bits
+        return {"kind": "event", "data": json.dumps(record.model_dump(mode="json", exclude_unset=True))}
+
+    append(settings, [event("fine-1"), event("fine-2")],
+           raw=[raw(event("big-int", extra_data={"n": 2**70})), raw(event("nul-key", extra_data={"a\x00b": 1}))])
+
+    assert drain(settings) == 4
+
+    assert sorted(d["_id"] for d in stored(settings, "events")) == ["fine-1", "fine-2"]
+    letters = {letter["_id"]: letter for letter in stored(settings, "dead_letters")}
+    assert sorted(orjson.loads(letter["data"])["id"] for letter in letters.values()) == ["big-int", "nul-key"]
+    assert all(letter["reason"].startswith("cannot be encoded as BSON") for letter in letters.values())
+    assert stream_length(settings) == 0
+
+
+def test_restarted_worker_resumes_its_own_unacked_entries_at_once(settings: Settings) -> None:
+    settings = settings.model_copy(update={"RECLAIM_IDLE_MS": 60_000})  # no reclaim: only resuming can do it
+    append(settings, [event(f"own-{i}") for i in range(3)])
+    names = names_for(settings)
+
+    async def read_then_die() -> None:
+        redis = Redis.from_url(settings.REDIS_URL)
+        await redis.xreadgroup(names.group, "stable-name", {names.records: ">"}, count=10)
+        await redis.aclose()
+
+    asyncio.run(read_then_die())
+
+    assert drain(settings, consumer="someone-else") == 0
+    assert drain(settings, consumer="stable-name") == 3
+    assert sorted(d["_id"] for d in stored(settings, "events")) == ["own-0", "own-1", "own-2"]
+    assert stream_length(settings) == 0
 
 
 def test_mongodb_down_keeps_entries_pending_until_it_returns(settings: Settings) -> None:
