@@ -1,6 +1,6 @@
 """Typed access to the clients the lifespan created. Routes never reach for globals."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -9,6 +9,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
 from api.backlog import BacklogMonitor
+from api.fallback import RedisFallback
 from api.llm import LlmClient
 from api.ratelimit import RateLimiter
 from api.storable import Limits
@@ -27,6 +28,7 @@ class AppState:
     backlog: BacklogMonitor
     llm: LlmClient
     rate_limiter: RateLimiter
+    fallback: RedisFallback = field(default_factory=RedisFallback)  # Redis-down mode of ingest
 
     @property
     def db(self) -> AsyncDatabase:

@@ -21,9 +21,11 @@ async def queue_records(state: AppState, records: list[Record]) -> str:
         raise _unavailable(state, "the ingest queue is full; retry later")
     try:
         await append_records(state.redis, state.names.records, records)
+        state.fallback.record_success()
         return "queued"
     except (RedisError, OSError) as exc:
-        logger.warning("redis unavailable; writing to MongoDB directly", extra={"error": type(exc).__name__})
+        state.fallback.record_failure(exc)
+        logger.debug("redis unavailable; writing to MongoDB directly", extra={"error": type(exc).__name__})
     # Same ids as the stream entries, so a record that did reach Redis is not stored twice.
     try:
         for collection, group in _by_collection(records).items():

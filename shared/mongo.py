@@ -21,11 +21,16 @@ _INDEXES = (
 
 
 def create_mongo_client(settings: Settings) -> AsyncMongoClient:
-    """The client connects lazily, so a process can start while MongoDB is still down."""
+    """The client connects lazily, so a process can start while MongoDB is still down.
+
+    Writes wait for the journal (j:true): the worker deletes a stream entry as soon as its insert
+    is acknowledged, so an acknowledgement must survive a mongod crash.
+    """
     return AsyncMongoClient(
         settings.MONGODB_URI,
         serverSelectionTimeoutMS=settings.MONGO_TIMEOUT_MS,
         connectTimeoutMS=settings.MONGO_TIMEOUT_MS,
+        journal=True,
         appname="fastapi-llm-logger",
     )
 
