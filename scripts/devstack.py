@@ -53,6 +53,10 @@ class Service:
     process: subprocess.Popen | None = None
 
     def start(self, ready_timeout_s: float = 60) -> "Service":
+        return self.launch().wait_listening(ready_timeout_s)
+
+    def launch(self) -> "Service":
+        """Start the process without waiting for it to listen (slow starters boot in parallel)."""
         log = None
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -63,9 +67,12 @@ class Service:
         )
         if log:
             log.close()
+        return self
+
+    def wait_listening(self, ready_timeout_s: float = 60) -> "Service":
         if self.port:
             wait_for_port(self.port, ready_timeout_s, self.process)
-        logger.info("started %s pid=%s port=%s", self.name, self.process.pid, self.port or "-")
+        logger.info("started %s pid=%s port=%s", self.name, self.pid, self.port or "-")
         return self
 
     @property

@@ -1,7 +1,9 @@
 """`make run`: start Redis, embedded MongoDB (unless MONGODB_URI is set), the worker and the API.
 
-Ctrl-C or SIGTERM stops everything this script started, API first so in-flight requests finish,
-then the workers so they ack their batches, then the databases.
+A child that exits on its own (a killed worker, a crashed database) is started again, like a
+`restart: unless-stopped` policy; one that keeps exiting stops everything. Ctrl-C or SIGTERM stops
+everything this script started, API first so in-flight requests finish, then the workers so they
+ack their batches, then the databases.
 """
 
 import logging
@@ -11,6 +13,8 @@ import signal
 import socket
 import sys
 import threading
+import time
+from collections import deque
 from pathlib import Path
 
 from dotenv import dotenv_values
@@ -19,6 +23,9 @@ from scripts.devstack import Service, redis_service, secantus_service, wait_mong
 
 logger = logging.getLogger("make-run")
 PYTHON = sys.executable
+# A service that exits this many times within the window is crash-looping: stop instead of restarting.
+_CRASH_LOOP_RESTARTS = 5
+_CRASH_LOOP_WINDOW_S = 60.0
 
 
 def _port_is_free(port: int) -> bool:
@@ -74,6 +81,38 @@ def start_app(env: dict[str, str], data_dir: Path) -> tuple[list[Service], Servi
     return workers, api
 
 
+class Restarts:
+    """Restart times per service, to tell a crash (restart it) from a crash loop (give up)."""
+
+    def __init__(self) -> None:
+        self._times: dict[str, deque[float]] = {}
+
+    def allow(self, name: str) -> bool:
+        times = self._times.setdefault(name, deque())
+        now = time.monotonic()
+        while times and now - times[0] > _CRASH_LOOP_WINDOW_S:
+            times.popleft()
+        times.append(now)
+        return len(times) <= _CRASH_LOOP_RESTARTS
+
+
+def restart_exited(services: list[Service], restarts: Restarts) -> bool:
+    """Start again whatever exited (a killed worker, a stopped MongoDB); False on a crash loop."""
+    for service in services:
+        code = service.process.poll()
+        if code is None:
+            continue
+        if not restarts.allow(service.name):
+            logger.error("%s keeps exiting (last code %s); stopping everything", service.name, code)
+            return False
+        logger.error("%s exited with code %s; restarting it", service.name, code)
+        try:
+            service.start(ready_timeout_s=120)
+        except (OSError, RuntimeError, TimeoutError) as exc:
+            logger.error("%s did not come back: %s", service.name, exc)
+    return True
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     env = {**{k: v for k, v in dotenv_values(".env").items() if v is not None}, **os.environ}
@@ -96,10 +135,9 @@ def main() -> None:
         stores = start_stores(env, data_dir)
         workers, api = start_app(env, data_dir)
         logger.warning("ready: http://%s:%s  (Ctrl-C stops everything)", env["API_HOST"], env["API_PORT"])
+        restarts = Restarts()
         while not stop.wait(0.5):
-            dead = [s.name for s in [*stores, *workers, api] if s.process.poll() is not None]
-            if dead:
-                logger.error("%s exited; stopping the rest", ", ".join(dead))
+            if not restart_exited([*stores, *workers, api], restarts):
                 break
     finally:
         for service in [api, *workers, *reversed(stores)]:
