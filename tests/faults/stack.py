@@ -24,7 +24,7 @@ SUITE_SETTINGS = {
     "MONGO_DB": DB,
     "FLUSH_INTERVAL_MS": "100",  # a worker holds each batch ~100 ms: a window to kill it mid-batch
     "RECLAIM_IDLE_MS": "2000",
-    "MAX_DELIVERIES": "5",
+    "MAX_DELIVERIES": "2",  # low, so kills during an outage push healthy records past it (scenario 2)
     "BACKOFF_MAX_S": "1",
     "MONGO_TIMEOUT_MS": "2000",
     "SHUTDOWN_GRACE_S": "5",
@@ -118,6 +118,13 @@ class FaultStack:
         with self._redis() as client:
             summary = client.xpending(self.names.records, self.names.group)
         return {c["name"].decode(): int(c["pending"]) for c in summary.get("consumers") or []}
+
+    def delivery_counts(self, consumer: str) -> list[int]:
+        """How often each entry `consumer` holds has been delivered."""
+        with self._redis() as client:
+            pending = client.xpending_range(self.names.records, self.names.group, min="-", max="+",
+                                            count=10_000, consumername=consumer)
+        return [p["times_delivered"] for p in pending]
 
     def xadd_raw(self, fields: dict[str, Any]) -> str:
         with self._redis() as client:

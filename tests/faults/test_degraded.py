@@ -40,16 +40,34 @@ def test_s2_mongodb_stopped_for_ten_seconds(stack: FaultStack, report: list[Row]
     assert w2.process.wait(GRACE_S + 5) == 0
     held_by_w2 = stack.pending_by_consumer().get("w2", 0)
     w2.start()  # same name: takes its held entries back while MongoDB is still down
+    max_deliveries = int(SUITE_SETTINGS["MAX_DELIVERIES"])
+    over_delivered = _kill_until_over_delivered(stack, "w1", max_deliveries)
     time.sleep(max(0.0, 10 - (time.monotonic() - outage_started)))
     stack.mongo.start()
     wait_mongo_ready(stack.env["MONGODB_URI"])
     load.join()
 
     logged = {name: stack.log_text(name).count(_BACKOFF_LINE) - logged_before[name] for name in stack.workers}
-    report.append(check_exactly_once(stack, load, note=f"degraded state logged per worker: {logged}; "
-                                                       f"w2 SIGTERMed holding {held_by_w2} entries"))
+    report.append(check_exactly_once(stack, load, note=(
+        f"degraded state logged per worker: {logged}; w2 SIGTERMed holding {held_by_w2} entries; "
+        f"w1 killed until {over_delivered} entries were delivered > {max_deliveries} times")))
+    assert over_delivered > 0
     assert load.result.refused == 0, dict(load.result.statuses)
     assert all(1 <= count <= 3 for count in logged.values()), logged  # per outage (and restart), not per record
+
+
+def _kill_until_over_delivered(stack: FaultStack, name: str, max_deliveries: int) -> int:
+    """kill -9 and restart a worker holding an unstorable batch until the batch is over-delivered.
+
+    Healthy records past MAX_DELIVERIES must still be stored (alone), not dead-lettered.
+    """
+    worker = stack.workers[name]
+    for deliveries in range(1, max_deliveries + 1):
+        assert wait_until(lambda d=deliveries: max(stack.delivery_counts(name), default=0) >= d, 15, 0.05)
+        worker.kill()
+        worker.start()  # resumes its own entries: one more delivery each time
+    assert wait_until(lambda: max(stack.delivery_counts(name), default=0) > max_deliveries, 15, 0.05)
+    return sum(count > max_deliveries for count in stack.delivery_counts(name))
 
 
 def _poison_makers() -> list[Callable[[int], dict[str, Any]]]:
