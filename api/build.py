@@ -5,7 +5,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from api.errors import ApiError, field_errors
+from api.errors import ApiError, field_errors, invalid_fields
 from api.llm import LlmAnswer, LlmFailure
 from api.schemas import EventIn, QueryIn
 from shared.records import EventRecord, QueryRecord, Source, event_record_id, new_record_id
@@ -19,7 +19,7 @@ def validate_body(model: type[M], body: Any) -> M:
     try:
         return model.model_validate(body)
     except ValidationError as exc:
-        raise ApiError(422, "request validation failed", fields=field_errors(exc.errors())) from None
+        raise invalid_fields(field_errors(exc.errors())) from None
 
 
 def build_event_record(event: EventIn, received_at: datetime) -> EventRecord:

@@ -1,6 +1,7 @@
 """Typed access to the clients the lifespan created. Routes never reach for globals."""
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -32,10 +33,10 @@ class AppState:
     def db(self) -> AsyncDatabase:
         return self.mongo[self.settings.MONGO_DB]
 
-    @property
+    @cached_property
     def limits(self) -> Limits:
-        # The body itself is one level; extra_data's own nesting gets the configured depth.
-        return Limits(max_depth=self.settings.MAX_EXTRA_DEPTH + 1, max_keys=self.settings.MAX_EXTRA_KEYS)
+        # Depth counts from the body's top-level fields: extra_data itself is level 1.
+        return Limits(max_depth=self.settings.MAX_EXTRA_DEPTH, max_keys=self.settings.MAX_EXTRA_KEYS)
 
 
 def get_state(request: Request) -> AppState:
