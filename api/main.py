@@ -13,6 +13,7 @@ from api.deps import AppState
 from api.errors import install_error_handlers
 from api.llm import LlmClient
 from api.middleware import RequestContextMiddleware
+from api.openapi import install_openapi
 from api.ratelimit import RateLimiter
 from api.routes import events, export, queries, status
 from shared.mongo import create_mongo_client
@@ -53,8 +54,11 @@ def create_app(settings: Settings) -> FastAPI:
         title="fastapi-llm-logger",
         summary="Logs LLM queries and user interactions: API -> Redis stream -> worker -> MongoDB.",
         lifespan=lifespan,
+        # No 307 to the slash-less path: its Location is built from the client's Host header.
+        redirect_slashes=False,
     )
     install_error_handlers(app)
+    install_openapi(app)
     for module in (status, events, queries, export):
         # Per router, not FastAPI(max_body_size=...): the app-level limiter sits outside our middleware
         # and answers plain text; this one sits inside, so its 413 leaves as JSON like every error.

@@ -43,7 +43,7 @@ ClientTimestamp = Annotated[
 ]
 
 
-class _ClientBody(BaseModel):
+class ClientBody(BaseModel):
     """Unknown top-level fields are kept and stored as sent, except the names the server sets."""
 
     model_config = ConfigDict(extra="allow")
@@ -62,10 +62,10 @@ class _ClientBody(BaseModel):
         return data
 
 
-class EventIn(_ClientBody):
+class EventIn(ClientBody):
     """`POST /log_event`."""
 
-    server_fields = _ClientBody.server_fields | {"event_time"}
+    server_fields = ClientBody.server_fields | {"event_time"}
 
     user_id: UserId
     event_type: EventType
@@ -79,10 +79,10 @@ class EventIn(_ClientBody):
     client_timestamp: ClientTimestamp | None = None
 
 
-class QueryIn(_ClientBody):
+class QueryIn(ClientBody):
     """`POST /query`."""
 
-    server_fields = _ClientBody.server_fields | {
+    server_fields = ClientBody.server_fields | {
         "query_id", "response", "source", "model_used", "latency_ms",
         "prompt_tokens", "completion_tokens", "cost_usd", "error",
     }

@@ -9,7 +9,7 @@ from api.deps import StateDep
 from api.errors import ApiError
 from api.ingest import queue_records
 from api.llm import LlmFailure
-from api.openapi import ERROR_RESPONSES, json_body
+from api.openapi import QUERY_RESPONSES, json_body
 from api.schemas import QueryIn, QueryOut, SourceOut
 from api.sources import extract_sources
 from shared.records import new_record_id, utc_now_ms
@@ -21,9 +21,7 @@ router = APIRouter(tags=["llm"])
 @router.post(
     "/query",
     openapi_extra=json_body(QueryIn),
-    responses={**ERROR_RESPONSES, 429: ERROR_RESPONSES[503] | {"description": "Rate limited"},
-               502: ERROR_RESPONSES[503] | {"description": "LLM failed"},
-               504: ERROR_RESPONSES[503] | {"description": "LLM timed out"}},
+    responses=QUERY_RESPONSES,
 )
 async def query(request: Request, state: StateDep, _: IngestKeyDep) -> QueryOut:
     """Answer through LiteLLM and log the exchange, failed attempts included."""
