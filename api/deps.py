@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from api.backlog import BacklogMonitor
 from api.llm import LlmClient
 from api.ratelimit import RateLimiter
-from api.storable import Limits
+from api.limits import Limits
 from shared.settings import Settings
 from shared.stream import StreamNames
 
@@ -35,8 +35,7 @@ class AppState:
 
     @cached_property
     def limits(self) -> Limits:
-        # Depth counts from the body's top-level fields: extra_data itself is level 1.
-        return Limits(max_depth=self.settings.MAX_EXTRA_DEPTH, max_keys=self.settings.MAX_EXTRA_KEYS)
+        return Limits.from_settings(self.settings)
 
 
 def get_state(request: Request) -> AppState:

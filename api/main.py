@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from api.backlog import BacklogMonitor
 from api.deps import AppState
 from api.errors import install_error_handlers
+from api.limits import Limits
 from api.llm import LlmClient
 from api.middleware import RequestContextMiddleware
 from api.openapi import install_openapi
@@ -58,7 +59,7 @@ def create_app(settings: Settings) -> FastAPI:
         redirect_slashes=False,
     )
     install_error_handlers(app)
-    install_openapi(app)
+    install_openapi(app, Limits.from_settings(settings))
     for module in (status, events, queries, export):
         # Per router, not FastAPI(max_body_size=...): the app-level limiter sits outside our middleware
         # and answers plain text; this one sits inside, so its 413 leaves as JSON like every error.

@@ -9,7 +9,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from api.schemas import ErrorOut, ClientBody
+from api.limits import Limits
+from api.schemas import ClientBody, ErrorOut
 from api.storable import INT64_MAX, INT64_MIN
 
 STORABLE_REF = {"$ref": "#/components/schemas/StorableValue"}
@@ -22,7 +23,9 @@ STORABLE_VALUE: dict[str, Any] = {
     "anyOf": [
         {"type": "string"},
         {"type": "integer", "minimum": INT64_MIN, "maximum": INT64_MAX},
-        {"type": "number", "not": {"type": "integer"}},
+        # A float literal may be integral and huge (1e52); JSON Schema cannot tell it from an integer
+        # literal, which must fit int64. So the schema allows all numbers and the API refuses big integers.
+        {"type": "number"},
         {"type": "boolean"},
         {"type": "null"},
         {"type": "array", "items": STORABLE_REF},
@@ -69,13 +72,15 @@ def json_body(model: type[ClientBody]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": content, "text/plain": content}}}
 
 
-def install_openapi(app: FastAPI) -> None:
-    """Add StorableValue, and make FastAPI's generated 422s show the error shape we really send."""
+def install_openapi(app: FastAPI, limits: Limits) -> None:
+    """Add StorableValue, the app's configured string limits, and the real shape of FastAPI's 422s."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = generate()
+            # A copy: FastAPI shares the routes' openapi_extra dicts between every app in the process.
+            schema = copy.deepcopy(generate())
+            _apply_limits(schema, limits)
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components["StorableValue"] = copy.deepcopy(STORABLE_VALUE)
             for operation in (op for path in schema.get("paths", {}).values() for op in path.values()):
@@ -93,3 +98,15 @@ def _replace_validation_response(responses: dict[str, Any]) -> None:
     if response and "HTTPValidationError" in str(response.get("content", "")):
         responses["422"] = {"description": "Validation failed; `fields` names each offending field",
                             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}}
+
+
+def _apply_limits(node: Any, limits: Limits) -> None:
+    """`x-limit: max_id_chars` (from `api.schemas.MaxChars`) becomes `maxLength: <configured value>`."""
+    if isinstance(node, dict):
+        if (name := node.pop("x-limit", None)) is not None:
+            node["maxLength"] = getattr(limits, name)
+        for child in node.values():
+            _apply_limits(child, limits)
+    elif isinstance(node, list):
+        for child in node:
+            _apply_limits(child, limits)

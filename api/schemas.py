@@ -1,21 +1,30 @@
 """Request and response models: the public contract, with the input limits."""
 
+from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     StrictFloat,
     StrictInt,
     StrictStr,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     ValidatorFunctionWrapHandler,
     WrapValidator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
+
+from api.limits import Limits
+
+_DEFAULT_LIMITS = Limits()
 
 
 def _one_message(message: str) -> WrapValidator:
@@ -30,13 +39,39 @@ def _one_message(message: str) -> WrapValidator:
     return WrapValidator(validate)
 
 
+@dataclass(frozen=True)
+class MaxChars:
+    """At most `Limits.<limit>` characters, read from the validation context (`model_validate(context=limits)`).
+
+    The OpenAPI schema carries `x-limit: <limit>`, which `api.openapi` turns into the app's maxLength.
+    """
+
+    limit: str
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.with_info_after_validator_function(self._check, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["x-limit"] = self.limit
+        return json_schema
+
+    def _check(self, value: str, info: ValidationInfo) -> str:
+        limit = getattr(info.context if isinstance(info.context, Limits) else _DEFAULT_LIMITS, self.limit)
+        if len(value) > limit:
+            raise PydanticCustomError("string_too_long", "String should have at most {max_length} characters",
+                                      {"max_length": limit})
+        return value
+
+
 # Empty strings are refused: a front end should omit a field (or send null) rather than send "".
-UserId = Annotated[StrictStr, StringConstraints(min_length=1, max_length=256)]
-SessionId = Annotated[StrictStr, StringConstraints(min_length=1, max_length=256)]
-EventType = Annotated[StrictStr, StringConstraints(min_length=1, max_length=64)]
-QueryText = Annotated[StrictStr, StringConstraints(min_length=1, max_length=8000)]
-Url = Annotated[StrictStr, StringConstraints(min_length=1, max_length=8192)]
-ShortText = Annotated[StrictStr, StringConstraints(min_length=1, max_length=256)]
+NonEmpty = Annotated[StrictStr, StringConstraints(min_length=1)]
+UserId = Annotated[NonEmpty, MaxChars("max_id_chars")]
+SessionId = Annotated[NonEmpty, MaxChars("max_id_chars")]
+EventType = Annotated[NonEmpty, MaxChars("max_event_type_chars")]
+QueryText = Annotated[NonEmpty, MaxChars("max_query_chars")]
+Url = Annotated[NonEmpty, MaxChars("max_url_chars")]
+ShortText = Annotated[NonEmpty, MaxChars("max_id_chars")]
 ClientTimestamp = Annotated[
     Annotated[StrictStr, StringConstraints(min_length=1, max_length=64)] | StrictInt | StrictFloat,
     _one_message("must be a non-empty string of at most 64 characters or a number"),

@@ -8,8 +8,9 @@ the path of the field that held them.
 
 import json
 import math
-from dataclasses import dataclass
 from typing import Any
+
+from api.limits import Limits
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_ERRORS = 20
@@ -81,14 +82,6 @@ def parse_json(raw: bytes) -> Any:
         raise JsonBodyError(f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
         raise JsonBodyError("request body is nested too deeply to parse") from None
-
-
-@dataclass(frozen=True)
-class Limits:
-    """`max_depth`: levels of nesting below the body's top-level fields (extra_data itself is level 1)."""
-
-    max_depth: int
-    max_keys: int
 
 
 def storability_errors(value: Any, limits: Limits, path: str = "") -> list[dict[str, str]]:

@@ -43,8 +43,12 @@ class Settings(BaseSettings):
     MAX_EVENT_BYTES: int = Field(default=64 * 1024, ge=1024)
     MAX_BATCH_BYTES: int = Field(default=1024 * 1024, ge=1024)
     MAX_BATCH_EVENTS: int = Field(default=500, ge=1)
-    MAX_EXTRA_DEPTH: int = Field(default=32, ge=1, le=90)
-    MAX_EXTRA_KEYS: int = Field(default=1000, ge=1)
+    MAX_EXTRA_DEPTH: int = Field(default=32, ge=1, le=90)  # MongoDB's own limit is 100 levels
+    MAX_EXTRA_KEYS: int = Field(default=1000, ge=1)  # object keys in one body, all levels
+    MAX_ID_CHARS: int = Field(default=256, ge=1)  # user_id, session_id, event_id, query_id
+    MAX_EVENT_TYPE_CHARS: int = Field(default=64, ge=1)
+    MAX_URL_CHARS: int = Field(default=8192, ge=1)  # target_url, page_url
+    MAX_QUERY_CHARS: int = Field(default=8000, ge=1)
     QUEUE_HIGH_WATERMARK: int = Field(default=1_000_000, ge=1)
     RETRY_AFTER_S: int = Field(default=5, ge=1)
     QUERY_RATE_PER_MIN: int = Field(default=30, ge=0)  # /query calls per user_id per minute; 0 disables

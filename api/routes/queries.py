@@ -27,7 +27,7 @@ async def query(request: Request, state: StateDep, _: IngestKeyDep) -> QueryOut:
     """Answer through LiteLLM and log the exchange, failed attempts included."""
     received_at = utc_now_ms()
     body = await read_json_body(request, state.settings.MAX_EVENT_BYTES, state.limits)
-    query_in = validate_body(QueryIn, body)
+    query_in = validate_body(QueryIn, body, state.limits)
     await state.rate_limiter.check(query_in.user_id, request.client.host if request.client else "unknown")
     query_id = new_record_id()
     try:
