@@ -141,7 +141,7 @@ class QueryOut(BaseModel):
 
 
 class QueuedOut(BaseModel):
-    status: str = Field(description='"queued" (in the Redis stream) or "stored" (written to MongoDB directly)')
+    status: str = Field("queued", description='"queued" (in the Redis stream) or "stored" (written to MongoDB directly)')
     id: str
 
 
