@@ -26,13 +26,20 @@ def require_admin(request: Request, state: StateDep) -> None:
 
 
 def require_ingest_key(request: Request, state: StateDep) -> None:
-    """Only when INGEST_API_KEYS is set. `?key=` exists because sendBeacon cannot set headers."""
+    """Only when INGEST_API_KEYS is set. `?key=` exists because sendBeacon cannot set headers.
+
+    An ingest key is public (it ships in the front end's JavaScript), so it grants writes only:
+    `require_admin` never accepts one.
+    """
     keys = state.settings.ingest_keys
     if not keys:
         return
     given = request.headers.get("x-api-key") or _bearer_token(request) or request.query_params.get("key", "")
-    if not any(hmac.compare_digest(given.encode(), key.encode()) for key in keys):
-        raise ApiError(401, "missing or wrong ingest key: send X-API-Key or ?key=")
+    given_bytes = given.encode()
+    # Compare against every key, so the time taken does not tell which one nearly matched.
+    matches = [hmac.compare_digest(given_bytes, key) for key in keys]
+    if not given or not any(matches):
+        raise ApiError(401, "missing or wrong ingest key: send it as X-API-Key, Authorization: Bearer, or ?key=")
 
 
 AdminDep = Annotated[None, Depends(require_admin)]

@@ -5,36 +5,67 @@ from typing import Any
 
 from fastapi import Request
 
-from api.errors import ApiError
-from api.storable import Limits, parse_json, storability_errors
+from api.errors import ApiError, invalid_fields
+from api.storable import JsonBodyError, Limits, parse_json, storability_errors
 
+# "" because some clients send no Content-Type at all; text/plain is what sendBeacon sends for a string.
 _ACCEPTED_MEDIA_TYPES = frozenset({"application/json", "text/plain", ""})
+_GZIP_ENCODINGS = frozenset({"gzip", "x-gzip"})
 # A gzip body may inflate to at most this many times its compressed size (decompression bombs).
 _MAX_GZIP_RATIO = 100
 
 
 async def read_json_body(request: Request, max_bytes: int, limits: Limits) -> Any:
-    """The parsed body, or an ApiError with a clear 4xx for anything unusable."""
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type not in _ACCEPTED_MEDIA_TYPES:
-        raise ApiError(415, "Content-Type must be application/json or text/plain")
-    raw = await request.body()
-    encoding = request.headers.get("content-encoding", "identity").strip().lower()
-    if encoding == "gzip":
+    """The parsed body, or an ApiError with a clear 4xx for anything unusable.
+
+    Checked in order of cost: content type, declared size, bytes read, encoding, JSON, storability.
+    """
+    _check_content_type(request.headers.get("content-type", ""))
+    raw = await read_capped(request, max_bytes)
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if encoding in _GZIP_ENCODINGS:
         raw = _gunzip(raw, max_bytes)
     elif encoding not in ("identity", ""):
         raise ApiError(415, "Content-Encoding must be gzip or identity")
-    if len(raw) > max_bytes:
-        raise ApiError(413, f"request body is larger than {max_bytes} bytes")
     if not raw.strip():
         raise ApiError(400, "request body is empty; send a JSON object")
     try:
         body = parse_json(raw)
-    except (ValueError, RecursionError):
-        raise ApiError(400, "request body is not valid JSON") from None
+    except JsonBodyError as exc:
+        raise ApiError(400, exc.message) from None
     if errors := storability_errors(body, limits):
-        raise ApiError(422, "request contains values that cannot be stored", fields=errors)
+        raise invalid_fields(errors)
     return body
+
+
+async def read_capped(request: Request, max_bytes: int) -> bytes:
+    """The raw body; 413 as soon as the declared or received size passes `max_bytes`, before reading on."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(max_bytes)
+    chunks: list[bytes] = []
+    size = 0
+    # A chunked body has no declared size: count while reading and stop at the limit.
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise _too_large(max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _check_content_type(header: str) -> None:
+    media_type = header.split(";", 1)[0].strip().lower()
+    if media_type in _ACCEPTED_MEDIA_TYPES:
+        return
+    # application/vnd.api+json and friends are JSON too.
+    if media_type.startswith("application/") and media_type.endswith("+json"):
+        return
+    raise ApiError(415, "Content-Type must be application/json or text/plain")
+
+
+def _too_large(max_bytes: int) -> ApiError:
+    return ApiError(413, f"request body is larger than {max_bytes} bytes", limit_bytes=max_bytes)
 
 
 def _gunzip(raw: bytes, max_bytes: int) -> bytes:
@@ -45,7 +76,7 @@ def _gunzip(raw: bytes, max_bytes: int) -> bytes:
     except zlib.error:
         raise ApiError(400, "request body is not valid gzip") from None
     if len(data) > limit:
-        raise ApiError(413, f"decompressed body is larger than {limit} bytes")
+        raise ApiError(413, f"decompressed body is larger than {limit} bytes", limit_bytes=limit)
     if not inflater.eof:
         raise ApiError(400, "gzip body is truncated")
     return data

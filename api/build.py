@@ -5,7 +5,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from api.errors import ApiError, field_errors
+from api.errors import ApiError, field_errors, invalid_fields
+from api.limits import Limits
 from api.llm import LlmAnswer, LlmFailure
 from api.schemas import EventIn, QueryIn
 from shared.records import EventRecord, QueryRecord, Source, event_record_id, new_record_id
@@ -13,13 +14,14 @@ from shared.records import EventRecord, QueryRecord, Source, event_record_id, ne
 M = TypeVar("M", bound=BaseModel)
 
 
-def validate_body(model: type[M], body: Any) -> M:
+def validate_body(model: type[M], body: Any, limits: Limits) -> M:
+    """The request model, checked against the app's configured limits (see `api.schemas.MaxChars`)."""
     if not isinstance(body, dict):
         raise ApiError(422, "request body must be a JSON object")
     try:
-        return model.model_validate(body)
+        return model.model_validate(body, context=limits)
     except ValidationError as exc:
-        raise ApiError(422, "request validation failed", fields=field_errors(exc.errors())) from None
+        raise invalid_fields(field_errors(exc.errors())) from None
 
 
 def build_event_record(event: EventIn, received_at: datetime) -> EventRecord:

@@ -1,6 +1,7 @@
 """Typed access to the clients the lifespan created. Routes never reach for globals."""
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -10,9 +11,9 @@ from redis.asyncio import Redis
 
 from api.backlog import BacklogMonitor
 from api.fallback import RedisFallback
+from api.limits import Limits
 from api.llm import LlmClient
 from api.ratelimit import RateLimiter
-from api.storable import Limits
 from shared.settings import Settings
 from shared.stream import StreamNames
 
@@ -34,10 +35,9 @@ class AppState:
     def db(self) -> AsyncDatabase:
         return self.mongo[self.settings.MONGO_DB]
 
-    @property
+    @cached_property
     def limits(self) -> Limits:
-        # The body itself is one level; extra_data's own nesting gets the configured depth.
-        return Limits(max_depth=self.settings.MAX_EXTRA_DEPTH + 1, max_keys=self.settings.MAX_EXTRA_KEYS)
+        return Limits.from_settings(self.settings)
 
 
 def get_state(request: Request) -> AppState:

@@ -11,8 +11,10 @@ from redis.asyncio import Redis
 from api.backlog import BacklogMonitor
 from api.deps import AppState
 from api.errors import install_error_handlers
+from api.limits import Limits
 from api.llm import LlmClient
 from api.middleware import RequestContextMiddleware
+from api.openapi import install_openapi
 from api.ratelimit import RateLimiter
 from api.routes import events, export, queries, status
 from shared.mongo import create_mongo_client
@@ -41,8 +43,9 @@ def create_app(settings: Settings) -> FastAPI:
             logger.warning("redis unavailable at start", extra={"error": type(exc).__name__})
         backlog.start()
         logger.info("api started", extra={"llm_mock": llm.is_mock, "model": llm.model_used})
+        rate_limiter = RateLimiter(redis, names, settings.QUERY_RATE_PER_MIN, settings.QUERY_IP_RATE_PER_MIN)
         try:
-            yield {"app": AppState(settings, redis, mongo, names, backlog, llm, RateLimiter(redis, names, settings.QUERY_RATE_PER_MIN))}
+            yield {"app": AppState(settings, redis, mongo, names, backlog, llm, rate_limiter)}
         finally:
             await backlog.stop()
             await redis.aclose()
@@ -52,11 +55,15 @@ def create_app(settings: Settings) -> FastAPI:
         title="fastapi-llm-logger",
         summary="Logs LLM queries and user interactions: API -> Redis stream -> worker -> MongoDB.",
         lifespan=lifespan,
-        max_body_size=settings.MAX_BATCH_BYTES,
+        # No 307 to the slash-less path: its Location is built from the client's Host header.
+        redirect_slashes=False,
     )
     install_error_handlers(app)
+    install_openapi(app, Limits.from_settings(settings))
     for module in (status, events, queries, export):
-        app.include_router(module.router)
+        # Per router, not FastAPI(max_body_size=...): the app-level limiter sits outside our middleware
+        # and answers plain text; this one sits inside, so its 413 leaves as JSON like every error.
+        app.include_router(module.router, max_body_size=settings.MAX_BATCH_BYTES)
     _add_middleware(app, settings)
     return app
 
@@ -68,7 +75,8 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
             CORSMiddleware,
             allow_origins=origins,
             allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=["Content-Type", "Content-Encoding", "Authorization", "X-API-Key"],
+            allow_headers=["Content-Type", "Content-Encoding", "Authorization", "X-API-Key", "X-Request-Id"],
+            expose_headers=["Retry-After", "X-Request-Id"],
             max_age=600,
         )
     app.add_middleware(RequestContextMiddleware, allowed_origins=frozenset(origins))

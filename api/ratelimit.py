@@ -1,4 +1,8 @@
-"""Fixed-window limits on `/query`, per user and per client IP, shared by every API process via Redis."""
+"""Fixed-window limits on `/query`, per user and per client IP, shared by every API process via Redis.
+
+Two limits because they stop different things: the per-user one a runaway front-end loop, the
+per-IP one an abuser inventing user ids. The IP limit is higher since a lab often shares one NAT.
+"""
 
 import logging
 import time
@@ -11,35 +15,44 @@ from shared.stream import StreamNames
 
 logger = logging.getLogger(__name__)
 
-_WINDOW_S = 60
+WINDOW_S = 60
 
 
 class RateLimiter:
-    def __init__(self, redis: Redis, names: StreamNames, per_minute: int) -> None:
+    def __init__(self, redis: Redis, names: StreamNames, per_user_per_min: int, per_ip_per_min: int) -> None:
         self._redis = redis
         self._names = names
-        self._per_minute = per_minute
+        self._limits = {"user": per_user_per_min, "ip": per_ip_per_min}
 
     async def check(self, user_id: str, client_ip: str) -> None:
-        """Raise 429 once either counter passes the limit in the current minute."""
-        if self._per_minute <= 0:
+        """Count this call; raise 429 with Retry-After once either counter passes its limit this minute."""
+        scopes = {scope: ident for scope, ident in (("user", user_id), ("ip", client_ip)) if self._limits[scope] > 0}
+        if not scopes:
             return
-        window = int(time.time()) // _WINDOW_S
-        keys = [self._names.rate_limit_key(scope, ident, window) for scope, ident in (("user", user_id), ("ip", client_ip))]
+        now = time.time()
+        window = int(now) // WINDOW_S
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
-                for key in keys:
+                for scope, ident in scopes.items():
+                    key = self._names.rate_limit_key(scope, ident, window)
                     pipe.incr(key)
-                    pipe.expire(key, _WINDOW_S * 2)
+                    pipe.expire(key, WINDOW_S * 2)
                 counts = (await pipe.execute())[::2]
         except (RedisError, OSError):
             # Redis down: the LLM call is still bounded by its timeout; do not fail the user.
             logger.warning("rate limiter unavailable; allowing request")
             return
-        if max(counts) > self._per_minute:
-            retry_after = _WINDOW_S - int(time.time()) % _WINDOW_S
-            raise ApiError(
-                429,
-                f"too many queries: the limit is {self._per_minute} per minute per user and per IP",
-                headers={"Retry-After": str(retry_after)},
-            )
+        for scope, count in zip(scopes, counts, strict=True):
+            if count > self._limits[scope]:
+                raise self._limited(scope, now)
+
+    def _limited(self, scope: str, now: float) -> ApiError:
+        who = "user" if scope == "user" else "IP address"
+        retry_after_s = WINDOW_S - int(now) % WINDOW_S
+        logger.info("query rate limited", extra={"scope": scope, "retry_after_s": retry_after_s})
+        return ApiError(
+            429,
+            f"too many queries: the limit is {self._limits[scope]} per minute per {who}; retry after {retry_after_s} s",
+            headers={"Retry-After": str(retry_after_s)},
+            retry_after_s=retry_after_s,
+        )

@@ -1,40 +1,130 @@
 """Request and response models: the public contract, with the input limits."""
 
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
-UserId = Annotated[StrictStr, StringConstraints(min_length=1, max_length=256)]
-SessionId = Annotated[StrictStr, StringConstraints(min_length=1, max_length=256)]
-Url = Annotated[StrictStr, StringConstraints(max_length=8192)]
-ShortText = Annotated[StrictStr, StringConstraints(min_length=1, max_length=256)]
+from api.limits import Limits
+
+_DEFAULT_LIMITS = Limits()
 
 
-class EventIn(BaseModel):
-    """`POST /log_event`. Unknown top-level fields are kept and stored as sent."""
+def _one_message(message: str) -> WrapValidator:
+    """One clear error for a union, instead of one per member ("should be a valid string", "... int")."""
+
+    def validate(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            return handler(value)
+        except ValidationError:
+            raise PydanticCustomError("invalid_value", message) from None
+
+    return WrapValidator(validate)
+
+
+@dataclass(frozen=True)
+class MaxChars:
+    """At most `Limits.<limit>` characters, read from the validation context (`model_validate(context=limits)`).
+
+    The OpenAPI schema carries `x-limit: <limit>`, which `api.openapi` turns into the app's maxLength.
+    """
+
+    limit: str
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.with_info_after_validator_function(self._check, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["x-limit"] = self.limit
+        return json_schema
+
+    def _check(self, value: str, info: ValidationInfo) -> str:
+        limit = getattr(info.context if isinstance(info.context, Limits) else _DEFAULT_LIMITS, self.limit)
+        if len(value) > limit:
+            raise PydanticCustomError("string_too_long", "String should have at most {max_length} characters",
+                                      {"max_length": limit})
+        return value
+
+
+# Empty strings are refused: a front end should omit a field (or send null) rather than send "".
+NonEmpty = Annotated[StrictStr, StringConstraints(min_length=1)]
+UserId = Annotated[NonEmpty, MaxChars("max_id_chars")]
+SessionId = Annotated[NonEmpty, MaxChars("max_id_chars")]
+EventType = Annotated[NonEmpty, MaxChars("max_event_type_chars")]
+QueryText = Annotated[NonEmpty, MaxChars("max_query_chars")]
+Url = Annotated[NonEmpty, MaxChars("max_url_chars")]
+ShortText = Annotated[NonEmpty, MaxChars("max_id_chars")]
+ClientTimestamp = Annotated[
+    Annotated[StrictStr, StringConstraints(min_length=1, max_length=64)] | StrictInt | StrictFloat,
+    _one_message("must be a non-empty string of at most 64 characters or a number"),
+]
+
+
+class ClientBody(BaseModel):
+    """Unknown top-level fields are kept and stored as sent, except the names the server sets."""
 
     model_config = ConfigDict(extra="allow")
+    server_fields: ClassVar[frozenset[str]] = frozenset({"id", "_id", "timestamp", "type"})
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_server_fields(cls, data: Any) -> Any:
+        # Refused rather than overwritten or renamed: the client learns its field would not be stored.
+        if isinstance(data, dict) and not cls.server_fields.isdisjoint(data):
+            name = min(cls.server_fields.intersection(data))
+            hint = "; send the client's clock as client_timestamp" if name == "timestamp" else ""
+            raise PydanticCustomError(
+                "server_field", "{field} is set by the server and cannot be sent" + hint, {"field": name}
+            )
+        return data
+
+
+class EventIn(ClientBody):
+    """`POST /log_event`."""
+
+    server_fields = ClientBody.server_fields | {"event_time"}
 
     user_id: UserId
-    event_type: Annotated[StrictStr, StringConstraints(min_length=1, max_length=64)]
+    event_type: EventType
     session_id: SessionId | None = None
-    query: Annotated[StrictStr, StringConstraints(max_length=8000)] | None = None
+    query: QueryText | None = None
     target_url: Url | None = None
     page_url: Url | None = None
     extra_data: dict[str, Any] | None = None
     event_id: ShortText | None = Field(default=None, description="Idempotency key: a retry with the same user_id and event_id is stored once.")
     query_id: ShortText | None = Field(default=None, description="The /query answer that showed the link.")
-    client_timestamp: Annotated[StrictStr, StringConstraints(max_length=64)] | StrictInt | StrictFloat | None = None
+    client_timestamp: ClientTimestamp | None = None
 
 
-class QueryIn(BaseModel):
-    """`POST /query`. Unknown top-level fields are kept and stored as sent."""
+class QueryIn(ClientBody):
+    """`POST /query`."""
 
-    model_config = ConfigDict(extra="allow")
+    server_fields = ClientBody.server_fields | {
+        "query_id", "response", "source", "model_used", "latency_ms",
+        "prompt_tokens", "completion_tokens", "cost_usd", "error",
+    }
 
     user_id: UserId
     session_id: SessionId | None = None
-    query: Annotated[StrictStr, StringConstraints(min_length=1, max_length=8000)]
+    query: QueryText
 
 
 class SourceOut(BaseModel):
@@ -51,9 +141,19 @@ class QueryOut(BaseModel):
 
 
 class QueuedOut(BaseModel):
-    status: str = "queued"
+    status: str = Field("queued", description='"queued" (in the Redis stream) or "stored" (written to MongoDB directly)')
     id: str
 
 
+class FieldErrorOut(BaseModel):
+    field: str
+    message: str
+
+
 class ErrorOut(BaseModel):
+    """Every error. `fields` lists the offending fields of a 422; other keys may add detail."""
+
+    model_config = ConfigDict(extra="allow")
+
     error: str
+    fields: list[FieldErrorOut] | None = None

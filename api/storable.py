@@ -1,10 +1,28 @@
-"""Refuse at the door what MongoDB would reject later, so no poison record reaches the queue."""
+"""Refuse at the door what MongoDB would reject later, so no poison record reaches the queue.
+
+`parse_json` is strict where browsers and SDKs are sloppy: NaN/Infinity, integers outside int64 and
+duplicate keys are not silently changed (orjson would turn a big integer into a float, and every JSON
+parser keeps one of two duplicate keys); they become markers that `storability_errors` reports with
+the path of the field that held them.
+"""
 
 import json
-from dataclasses import dataclass
+import math
 from typing import Any
 
+from api.limits import Limits
+
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MAX_ERRORS = 20
+_MAX_PATH_CHARS = 200
+
+
+class JsonBodyError(ValueError):
+    """The body is not JSON text at all; `message` says why in words a front-end developer knows."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class NonFinite:
@@ -14,63 +32,111 @@ class NonFinite:
         self.literal = literal
 
 
+class OutOfRangeInt:
+    """An integer literal outside int64; kept as text so a 5000-digit number cannot cost CPU."""
+
+    def __init__(self, literal: str) -> None:
+        self.literal = literal
+
+
+class DuplicateKeys(dict):
+    """An object that repeated a key. Which value wins differs between parsers, so refuse it."""
+
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        super().__init__(pairs)
+        seen: set[str] = set()
+        repeated: set[str] = set()
+        for key, _ in pairs:
+            (repeated if key in seen else seen).add(key)
+        self.duplicates = sorted(repeated)
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    return result if len(result) == len(pairs) else DuplicateKeys(pairs)
+
+
+def _integer(literal: str) -> int | OutOfRangeInt:
+    # int64 has at most 19 digits; checking the length first keeps int() away from huge literals.
+    if len(literal) <= 20:
+        value = int(literal)
+        if INT64_MIN <= value <= INT64_MAX:
+            return value
+    return OutOfRangeInt(literal)
+
+
+# Built once: json.loads(**kwargs) would build a decoder per call.
+_DECODER = json.JSONDecoder(parse_constant=NonFinite, parse_int=_integer, object_pairs_hook=_object)
+
+
 def parse_json(raw: bytes) -> Any:
-    """Strict JSON: big integers stay exact (orjson would turn them into floats)."""
-    return json.loads(raw, parse_constant=NonFinite)
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_depth: int
-    max_keys: int
+    """Strict JSON from UTF-8 (a BOM is ignored, as RFC 8259 allows), or UTF-16/32 detected as json does."""
+    try:
+        text = raw.decode(json.detect_encoding(raw))
+    except UnicodeDecodeError:
+        raise JsonBodyError("request body is not valid UTF-8 text") from None
+    try:
+        return _DECODER.decode(text)
+    except json.JSONDecodeError as exc:
+        # The position helps a developer find the typo; the message holds no request content.
+        raise JsonBodyError(f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise JsonBodyError("request body is nested too deeply to parse") from None
 
 
 def storability_errors(value: Any, limits: Limits, path: str = "") -> list[dict[str, str]]:
-    """Every problem found, as `{"field", "message"}`; empty when the value is storable."""
+    """Up to MAX_ERRORS problems, as `{"field", "message"}`; empty when MongoDB can store the value."""
     errors: list[dict[str, str]] = []
     key_count = 0
     # An explicit stack: a hostile body nested 100k deep must not hit Python's recursion limit.
-    stack: list[tuple[Any, str, int]] = [(value, path, 1)]
-    while stack and len(errors) < 20:
+    stack: list[tuple[Any, str, int]] = [(value, path, 0)]
+    while stack and len(errors) < MAX_ERRORS:
         item, where, depth = stack.pop()
-        if isinstance(item, dict | list) and depth > limits.max_depth:
-            errors.append(_error(where, f"is nested deeper than {limits.max_depth} levels"))
-            continue
         if isinstance(item, dict):
+            if depth > limits.max_depth:
+                errors.append(_error(where, f"is nested deeper than {limits.max_depth} levels"))
+                continue
             key_count += len(item)
+            if isinstance(item, DuplicateKeys):
+                errors.append(_error(where, f"repeats the key(s) {', '.join(map(repr, item.duplicates[:5]))}"))
             for key, child in item.items():
                 child_path = f"{where}.{key}" if where else key
                 if problem := _key_problem(key):
                     errors.append(_error(child_path, problem))
                 stack.append((child, child_path, depth + 1))
         elif isinstance(item, list):
+            if depth > limits.max_depth:
+                errors.append(_error(where, f"is nested deeper than {limits.max_depth} levels"))
+                continue
             stack.extend((child, f"{where}[{i}]", depth + 1) for i, child in enumerate(item))
         elif problem := _scalar_problem(item):
             errors.append(_error(where, problem))
-    if key_count > limits.max_keys:
-        errors.append(_error(path or "body", f"has {key_count} keys; the limit is {limits.max_keys}"))
+        if key_count > limits.max_keys:
+            errors.append(_error(path, f"has more than {limits.max_keys} keys in total"))
+            break
     return errors
 
 
 def _key_problem(key: str) -> str | None:
+    if key.startswith("$"):
+        return "keys starting with '$' are not accepted (MongoDB reserves them for operators)"
     if "\x00" in key:
         return "key contains a NUL character"
-    if key.startswith("$"):
-        return "keys starting with '$' are reserved by MongoDB"
-    if not _is_valid_unicode(key):
+    if not key.isascii() and not _is_valid_unicode(key):
         return "key contains a lone UTF-16 surrogate"
     return None
 
 
 def _scalar_problem(value: Any) -> str | None:
+    if isinstance(value, str):
+        return None if value.isascii() or _is_valid_unicode(value) else "string contains a lone UTF-16 surrogate"
+    if isinstance(value, float):
+        # 1e309 parses to inf without any NaN/Infinity literal.
+        return None if math.isfinite(value) else "number is too large for a 64-bit float"
     if isinstance(value, NonFinite):
         return f"{value.literal} is not a valid JSON number"
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+    if isinstance(value, OutOfRangeInt) or (type(value) is int and not INT64_MIN <= value <= INT64_MAX):
         return "integer is outside the 64-bit range MongoDB can store"
-    if isinstance(value, str) and not _is_valid_unicode(value):
-        return "string contains a lone UTF-16 surrogate"
     return None
 
 
@@ -83,4 +149,9 @@ def _is_valid_unicode(text: str) -> bool:
 
 
 def _error(field: str, message: str) -> dict[str, str]:
+    if len(field) > _MAX_PATH_CHARS:
+        field = field[:_MAX_PATH_CHARS] + "…"
+    if not field.isascii() and not _is_valid_unicode(field):
+        # The path may hold the very surrogate being refused; JSON output needs valid text.
+        field = field.encode("utf-8", "backslashreplace").decode("utf-8")
     return {"field": field or "body", "message": message}

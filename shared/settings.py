@@ -1,5 +1,6 @@
 """One settings object for both processes, read from the environment and `.env`."""
 
+from functools import cached_property
 from typing import Literal
 
 from pydantic import Field
@@ -38,15 +39,20 @@ class Settings(BaseSettings):
     API_WORKERS: int = Field(default=1, ge=1)
     ADMIN_API_KEY: str = ""
     INGEST_API_KEYS: str = ""  # comma-separated; empty means ingest is open
-    CORS_ORIGINS: str = ""  # comma-separated; empty means no CORS headers
+    CORS_ORIGINS: str = ""  # comma-separated origins (or "*"); set: other origins get 403. Empty: no CORS
     MAX_EVENT_BYTES: int = Field(default=64 * 1024, ge=1024)
     MAX_BATCH_BYTES: int = Field(default=1024 * 1024, ge=1024)
     MAX_BATCH_EVENTS: int = Field(default=500, ge=1)
-    MAX_EXTRA_DEPTH: int = Field(default=32, ge=1, le=90)
-    MAX_EXTRA_KEYS: int = Field(default=1000, ge=1)
+    MAX_EXTRA_DEPTH: int = Field(default=32, ge=1, le=90)  # MongoDB's own limit is 100 levels
+    MAX_EXTRA_KEYS: int = Field(default=1000, ge=1)  # object keys in one body, all levels
+    MAX_ID_CHARS: int = Field(default=256, ge=1)  # user_id, session_id, event_id, query_id
+    MAX_EVENT_TYPE_CHARS: int = Field(default=64, ge=1)
+    MAX_URL_CHARS: int = Field(default=8192, ge=1)  # target_url, page_url
+    MAX_QUERY_CHARS: int = Field(default=8000, ge=1)
     QUEUE_HIGH_WATERMARK: int = Field(default=1_000_000, ge=1)
     RETRY_AFTER_S: int = Field(default=5, ge=1)
-    QUERY_RATE_PER_MIN: int = Field(default=30, ge=0)  # per user and per IP; 0 disables
+    QUERY_RATE_PER_MIN: int = Field(default=30, ge=0)  # /query calls per user_id per minute; 0 disables
+    QUERY_IP_RATE_PER_MIN: int = Field(default=120, ge=0)  # per client IP (a lab may share one NAT); 0 disables
 
     # Worker
     BATCH_SIZE: int = Field(default=500, ge=1, le=10_000)
@@ -58,10 +64,12 @@ class Settings(BaseSettings):
 
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    @property
-    def ingest_keys(self) -> frozenset[str]:
-        return frozenset(k.strip() for k in self.INGEST_API_KEYS.split(",") if k.strip())
+    @cached_property
+    def ingest_keys(self) -> tuple[bytes, ...]:
+        """Encoded once: the ingest check runs on every request."""
+        return tuple(k.strip().encode() for k in self.INGEST_API_KEYS.split(",") if k.strip())
 
     @property
     def cors_origins(self) -> list[str]:
-        return [o.strip() for o in self.CORS_ORIGINS.split(",") if o.strip()]
+        # Browsers send `scheme://host[:port]` in lower case without a trailing slash.
+        return [o.strip().rstrip("/").lower() for o in self.CORS_ORIGINS.split(",") if o.strip()]

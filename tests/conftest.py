@@ -63,6 +63,7 @@ def make_settings(redis: Service, mongo: Service, **overrides: object) -> Settin
         "FLUSH_INTERVAL_MS": 20,
         "RECLAIM_IDLE_MS": 300,
         "QUERY_RATE_PER_MIN": 1000,
+        "QUERY_IP_RATE_PER_MIN": 1000,
         "MONGO_TIMEOUT_MS": 2000,
     }
     values.update(overrides)

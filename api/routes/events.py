@@ -22,6 +22,6 @@ async def log_event(request: Request, state: StateDep, _: IngestKeyDep) -> Queue
     """Queue one interaction. Accepts application/json and text/plain (navigator.sendBeacon)."""
     received_at = utc_now_ms()
     body = await read_json_body(request, state.settings.MAX_EVENT_BYTES, state.limits)
-    record = build_event_record(validate_body(EventIn, body), received_at)
+    record = build_event_record(validate_body(EventIn, body, state.limits), received_at)
     status = await queue_records(state, [record])
     return QueuedOut(status=status, id=record.id)

@@ -9,7 +9,7 @@ from api.deps import StateDep
 from api.errors import ApiError
 from api.ingest import queue_records
 from api.llm import LlmFailure
-from api.openapi import ERROR_RESPONSES, json_body
+from api.openapi import QUERY_RESPONSES, json_body
 from api.schemas import QueryIn, QueryOut, SourceOut
 from api.sources import extract_sources
 from shared.records import new_record_id, utc_now_ms
@@ -21,15 +21,13 @@ router = APIRouter(tags=["llm"])
 @router.post(
     "/query",
     openapi_extra=json_body(QueryIn),
-    responses={**ERROR_RESPONSES, 429: ERROR_RESPONSES[503] | {"description": "Rate limited"},
-               502: ERROR_RESPONSES[503] | {"description": "LLM failed"},
-               504: ERROR_RESPONSES[503] | {"description": "LLM timed out"}},
+    responses=QUERY_RESPONSES,
 )
 async def query(request: Request, state: StateDep, _: IngestKeyDep) -> QueryOut:
     """Answer through LiteLLM and log the exchange, failed attempts included."""
     received_at = utc_now_ms()
     body = await read_json_body(request, state.settings.MAX_EVENT_BYTES, state.limits)
-    query_in = validate_body(QueryIn, body)
+    query_in = validate_body(QueryIn, body, state.limits)
     await state.rate_limiter.check(query_in.user_id, request.client.host if request.client else "unknown")
     query_id = new_record_id()
     try:
