@@ -1,33 +1,163 @@
-"""Reads every stored record in (timestamp, id) order across both collections, in constant memory."""
+"""Reads the stored records in (timestamp, id, type) order across both collections, in constant memory.
+
+Each collection is read through its (timestamp, _id) index and the two cursors are merged batch by
+batch; nothing is sorted in memory and no `$unionWith` + `$sort` runs over the whole dataset.
+"""
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import orjson
-from pymongo import ASCENDING
+from pymongo import ASCENDING, DESCENDING
+from pymongo.asynchronous.cursor import AsyncCursor
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared.export_params import ExportFilters, ExportParams
+from shared.export_position import Position, after_clause
 from shared.records import COLLECTIONS, Kind
 
-_SORT = [("timestamp", ASCENDING), ("_id", ASCENDING)]
+SORT = [("timestamp", ASCENDING), ("_id", ASCENDING)]
+BATCH_SIZE = 500
 _ORJSON_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
 
 
-def _sort_key(document: dict[str, Any]) -> tuple:
-    return document["timestamp"], document["_id"]
+@dataclass(frozen=True)
+class ExportPlan:
+    """One export: what to read, where to resume, where to stop, and the CSV columns if planned."""
+
+    params: ExportParams = field(default_factory=ExportParams)
+    after: Position | None = None  # resume strictly after this record
+    before: datetime | None = None  # exclusive timestamp bound: the settled watermark, when paging
+    end: Position | None = None  # inclusive last record of a page
+    columns: tuple[str, ...] | None = None
 
 
-async def iter_export_records(db: AsyncDatabase, batch_size: int = 1000) -> AsyncIterator[dict[str, Any]]:
-    """Merge the two index-ordered cursors; nothing is sorted in memory."""
-    streams = {kind: db[name].find({}, sort=_SORT, batch_size=batch_size) for kind, name in COLLECTIONS.items()}
-    heads = {kind: await anext(stream, None) for kind, stream in streams.items()}
-    while True:
-        live = [(kind, doc) for kind, doc in heads.items() if doc is not None]
-        if not live:
-            return
-        kind, document = min(live, key=lambda item: _sort_key(item[1]))
-        yield export_shape(kind, document)
-        heads[kind] = await anext(streams[kind], None)
+@dataclass
+class ExportCounter:
+    """Records written so far, for progress bars and job status."""
+
+    records: int = 0
+
+
+def mongo_filter(kind: Kind, filters: ExportFilters, plan: ExportPlan) -> dict[str, Any]:
+    """Equality and range clauses only; every value is a plain string or datetime, never a document."""
+    clauses: list[dict[str, Any]] = []
+    for bound, operator in ((filters.since, "$gte"), (filters.until, "$lt"), (plan.before, "$lt")):
+        if bound is not None:
+            clauses.append({"timestamp": {operator: bound}})
+    if plan.end is not None:
+        clauses.append({"timestamp": {"$lte": plan.end.timestamp}})
+    if plan.after is not None:
+        clauses.append(after_clause(plan.after, kind))
+    for name in ("user_id", "session_id"):
+        value = getattr(filters, name)
+        if value is not None:
+            clauses.append({name: {"$eq": value}})
+    if filters.query_id is not None:
+        # A query's own id is its query_id; events carry the id of the query that showed the link.
+        clauses.append({"_id" if kind is Kind.QUERY else "query_id": {"$eq": filters.query_id}})
+    if filters.event_type:
+        clauses.append({"event_type": {"$in": list(filters.event_type)}})
+    return {"$and": clauses} if clauses else {}
+
+
+def open_cursors(db: AsyncDatabase, plan: ExportPlan, batch_size: int = BATCH_SIZE,
+                 projection: dict[str, int] | None = None, limit: int = 0) -> dict[Kind, AsyncCursor]:
+    return {
+        kind: db[COLLECTIONS[kind]].find(mongo_filter(kind, plan.params, plan), projection, sort=SORT,
+                                         batch_size=batch_size, limit=limit)
+        for kind in plan.params.kinds
+    }
+
+
+async def iter_positions(db: AsyncDatabase, plan: ExportPlan, limit: int) -> AsyncIterator[Position]:
+    """The first `limit` order keys, for planning a page without moving whole documents."""
+    batch_size = min(limit, BATCH_SIZE * 10)
+    cursors = open_cursors(db, plan, batch_size, {"timestamp": 1}, limit=limit)
+    count = 0
+    async with aclosing(merge_cursors(cursors, batch_size)) as batches:
+        async for kind, batch in batches:
+            for document in batch:
+                yield Position.of(kind, document)
+                count += 1
+                if count == limit:
+                    return
+
+
+async def last_position(db: AsyncDatabase, plan: ExportPlan) -> Position | None:
+    """The last record the plan selects, found from the top of each index."""
+    last = None
+    for kind in plan.params.kinds:
+        document = await db[COLLECTIONS[kind]].find_one(
+            mongo_filter(kind, plan.params, plan), {"timestamp": 1},
+            sort=[(name, DESCENDING) for name, _ in SORT])
+        if document is not None:
+            last = max(last or Position.of(kind, document), Position.of(kind, document))
+    return last
+
+
+async def iter_record_batches(db: AsyncDatabase, plan: ExportPlan,
+                              batch_size: int = BATCH_SIZE) -> AsyncIterator[list[dict[str, Any]]]:
+    """Export-shaped records, a batch at a time, in order; stops after `plan.end` when paging."""
+    async for kind, batch in merge_cursors(open_cursors(db, plan, batch_size), batch_size):
+        if plan.end is not None:
+            batch = [doc for doc in batch if Position.of(kind, doc) <= plan.end]
+        if batch:
+            yield [export_shape(kind, doc) for doc in batch]
+
+
+async def merge_cursors(cursors: dict[Kind, AsyncCursor],
+                        batch_size: int) -> AsyncIterator[tuple[Kind, list[dict[str, Any]]]]:
+    """Merge index-ordered cursors: emit runs from the lowest head up to the next head's key."""
+    heads = [head for head in [await _Head.open(kind, cursor, batch_size) for kind, cursor in cursors.items()] if head]
+    try:
+        while heads:
+            heads.sort(key=_Head.key)
+            first = heads[0]
+            limit = heads[1].key() if len(heads) > 1 else None
+            yield first.kind, first.take_until(limit)
+            if not await first.ensure_batch():
+                heads.pop(0)
+    finally:
+        for cursor in cursors.values():
+            await cursor.close()
+
+
+class _Head:
+    """A cursor with its current batch; `index` points at the first document not yet emitted."""
+
+    def __init__(self, kind: Kind, cursor: AsyncCursor, batch_size: int) -> None:
+        self.kind, self.cursor, self.batch_size = kind, cursor, batch_size
+        self.batch: list[dict[str, Any]] = []
+        self.index = 0
+
+    @classmethod
+    async def open(cls, kind: Kind, cursor: AsyncCursor, batch_size: int) -> "_Head | None":
+        head = cls(kind, cursor, batch_size)
+        return head if await head.ensure_batch() else None
+
+    async def ensure_batch(self) -> bool:
+        if self.index >= len(self.batch):
+            self.batch, self.index = await self.cursor.to_list(self.batch_size), 0
+        return bool(self.batch)
+
+    def key(self) -> Position:
+        return Position.of(self.kind, self.batch[self.index])
+
+    def take_until(self, limit: Position | None) -> list[dict[str, Any]]:
+        """Documents of the current batch that sort before `limit` (all of them if None or if they all do)."""
+        start, batch = self.index, self.batch
+        if limit is None or Position.of(self.kind, batch[-1]) < limit:
+            self.index = len(batch)
+        else:
+            end = start + 1  # the head itself sorts first, or it would not be first
+            while end < len(batch) and Position.of(self.kind, batch[end]) < limit:
+                end += 1
+            self.index = end
+        return batch[start:self.index]
 
 
 def export_shape(kind: Kind, document: dict[str, Any]) -> dict[str, Any]:
@@ -39,17 +169,5 @@ def dumps_record(record: dict[str, Any]) -> bytes:
     return orjson.dumps(record, default=str, option=_ORJSON_OPTIONS)
 
 
-async def json_array_chunks(
-    records: AsyncIterator[dict[str, Any]], chunk_bytes: int = 64 * 1024
-) -> AsyncIterator[bytes]:
-    """A JSON array, sent in chunks of about `chunk_bytes` rather than one write per record."""
-    buffer = bytearray(b"[")
-    separator = b""
-    async for record in records:
-        buffer += separator + dumps_record(record)
-        separator = b",\n"
-        if len(buffer) >= chunk_bytes:
-            yield bytes(buffer)
-            buffer.clear()
-    buffer += b"]\n"
-    yield bytes(buffer)
+def dumps_value(value: Any) -> bytes:
+    return orjson.dumps(value, default=str, option=_ORJSON_OPTIONS)
