@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from typing import Annotated
 
+from arq.connections import ArqRedis
 from fastapi import Depends, Request
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
@@ -27,6 +28,7 @@ class AppState:
     backlog: BacklogMonitor
     llm: LlmClient
     rate_limiter: RateLimiter
+    jobs: ArqRedis  # enqueues arq jobs (exports) on the API's Redis connection pool
 
     @property
     def db(self) -> AsyncDatabase:

@@ -4,6 +4,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from arq.connections import ArqRedis
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from redis.asyncio import Redis
@@ -14,7 +15,7 @@ from api.errors import install_error_handlers
 from api.llm import LlmClient
 from api.middleware import RequestContextMiddleware
 from api.ratelimit import RateLimiter
-from api.routes import events, export, queries, status
+from api.routes import events, export, export_jobs, queries, status
 from shared.mongo import create_mongo_client
 from shared.settings import Settings
 from shared.stream import StreamNames, ensure_group
@@ -35,6 +36,8 @@ def create_app(settings: Settings) -> FastAPI:
         names = StreamNames.for_prefix(settings.STREAM_PREFIX)
         backlog = BacklogMonitor(redis, names, settings.QUEUE_HIGH_WATERMARK)
         llm = LlmClient(settings)
+        # Shares the pool and connects lazily: arq.create_pool would ping and fail while Redis is down.
+        jobs = ArqRedis(redis.connection_pool, default_queue_name=names.arq_queue)
         try:
             await ensure_group(redis, names)
         except Exception as exc:  # Redis down at start: ingest falls back to MongoDB until it returns
@@ -42,9 +45,10 @@ def create_app(settings: Settings) -> FastAPI:
         backlog.start()
         logger.info("api started", extra={"llm_mock": llm.is_mock, "model": llm.model_used})
         try:
-            yield {"app": AppState(settings, redis, mongo, names, backlog, llm, RateLimiter(redis, names, settings.QUERY_RATE_PER_MIN))}
+            yield {"app": AppState(settings, redis, mongo, names, backlog, llm, RateLimiter(redis, names, settings.QUERY_RATE_PER_MIN), jobs)}
         finally:
             await backlog.stop()
+            await jobs.aclose()
             await redis.aclose()
             await mongo.close()
 
@@ -55,7 +59,7 @@ def create_app(settings: Settings) -> FastAPI:
         max_body_size=settings.MAX_BATCH_BYTES,
     )
     install_error_handlers(app)
-    for module in (status, events, queries, export):
+    for module in (status, events, queries, export, export_jobs):
         app.include_router(module.router)
     _add_middleware(app, settings)
     return app
