@@ -4,6 +4,9 @@ Each collection is read through its (timestamp, _id) index and the two cursors a
 batch; nothing is sorted in memory and no `$unionWith` + `$sort` runs over the whole dataset.
 """
 
+import asyncio
+import bisect
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -103,65 +106,77 @@ async def iter_record_batches(db: AsyncDatabase, plan: ExportPlan,
                               batch_size: int = BATCH_SIZE) -> AsyncIterator[list[dict[str, Any]]]:
     """Export-shaped records, a batch at a time, in order; stops after `plan.end` when paging."""
     async for kind, batch in merge_cursors(open_cursors(db, plan, batch_size), batch_size):
+        kind_value = kind.value
         if plan.end is not None:
-            batch = [doc for doc in batch if Position.of(kind, doc) <= plan.end]
+            batch = [doc for doc in batch if (doc["timestamp"], doc["_id"], kind_value) <= plan.end]
         if batch:
-            yield [export_shape(kind, doc) for doc in batch]
+            yield [export_shape(kind_value, doc) for doc in batch]
 
 
 async def merge_cursors(cursors: dict[Kind, AsyncCursor],
                         batch_size: int) -> AsyncIterator[tuple[Kind, list[dict[str, Any]]]]:
     """Merge index-ordered cursors: emit runs from the lowest head up to the next head's key."""
-    heads = [head for head in [await _Head.open(kind, cursor, batch_size) for kind, cursor in cursors.items()] if head]
+    heads = [_Head(kind, cursor, batch_size) for kind, cursor in cursors.items()]
     try:
-        while heads:
-            heads.sort(key=_Head.key)
-            first = heads[0]
-            limit = heads[1].key() if len(heads) > 1 else None
+        live = [head for head in heads if await head.ensure_batch()]
+        while live:
+            live.sort(key=_Head.key)
+            first = live[0]
+            limit = live[1].key() if len(live) > 1 else None
             yield first.kind, first.take_until(limit)
             if not await first.ensure_batch():
-                heads.pop(0)
+                live.pop(0)
     finally:
-        for cursor in cursors.values():
-            await cursor.close()
+        for head in heads:
+            await head.close()
 
 
 class _Head:
-    """A cursor with its current batch; `index` points at the first document not yet emitted."""
+    """A cursor with its current batch; `index` points at the first document not yet emitted.
+
+    The next batch is fetched while the current one is encoded, so MongoDB and this process work
+    at the same time instead of taking turns.
+    """
 
     def __init__(self, kind: Kind, cursor: AsyncCursor, batch_size: int) -> None:
         self.kind, self.cursor, self.batch_size = kind, cursor, batch_size
+        self.kind_value = kind.value  # Enum.value is a slow descriptor; this runs per document
         self.batch: list[dict[str, Any]] = []
         self.index = 0
-
-    @classmethod
-    async def open(cls, kind: Kind, cursor: AsyncCursor, batch_size: int) -> "_Head | None":
-        head = cls(kind, cursor, batch_size)
-        return head if await head.ensure_batch() else None
+        self._next: asyncio.Future[list[dict[str, Any]]] | None = None
 
     async def ensure_batch(self) -> bool:
         if self.index >= len(self.batch):
-            self.batch, self.index = await self.cursor.to_list(self.batch_size), 0
+            pending = self._next or asyncio.ensure_future(self.cursor.to_list(self.batch_size))
+            self.batch, self.index, self._next = await pending, 0, None
+            if self.batch and self.cursor.alive:
+                self._next = asyncio.ensure_future(self.cursor.to_list(self.batch_size))
         return bool(self.batch)
 
+    async def close(self) -> None:
+        if self._next is not None:  # let an in-flight getMore finish rather than cut its connection
+            with contextlib.suppress(Exception):
+                await self._next
+        await self.cursor.close()
+
     def key(self) -> Position:
-        return Position.of(self.kind, self.batch[self.index])
+        document = self.batch[self.index]
+        return Position(document["timestamp"], document["_id"], self.kind_value)
 
     def take_until(self, limit: Position | None) -> list[dict[str, Any]]:
         """Documents of the current batch that sort before `limit` (all of them if None or if they all do)."""
-        start, batch = self.index, self.batch
-        if limit is None or Position.of(self.kind, batch[-1]) < limit:
+        start, batch, kind = self.index, self.batch, self.kind_value
+        if limit is None or (batch[-1]["timestamp"], batch[-1]["_id"], kind) < limit:
             self.index = len(batch)
-        else:
-            end = start + 1  # the head itself sorts first, or it would not be first
-            while end < len(batch) and Position.of(self.kind, batch[end]) < limit:
-                end += 1
-            self.index = end
+        else:  # the head itself sorts first, or it would not be first
+            self.index = bisect.bisect_left(batch, limit, lo=start + 1,
+                                            key=lambda doc: (doc["timestamp"], doc["_id"], kind))
         return batch[start:self.index]
 
 
-def export_shape(kind: Kind, document: dict[str, Any]) -> dict[str, Any]:
-    return {"type": kind.value, "id": document.pop("_id"), **document}
+def export_shape(kind: str, document: dict[str, Any]) -> dict[str, Any]:
+    """`{"type", "id", ...stored fields}`: what every format writes. `kind` is a Kind's value."""
+    return {"type": kind, "id": document.pop("_id"), **document}
 
 
 def dumps_record(record: dict[str, Any]) -> bytes:

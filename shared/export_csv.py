@@ -81,21 +81,23 @@ def cell(value: Any) -> str:
 
 def record_row(record: dict[str, Any], columns: tuple[str, ...], flat_columns: frozenset[str] | None) -> list[str]:
     """`flat_columns`: the `extra_data.*` columns when flattening, else None."""
-    values = dict(record)
-    if record["type"] == "query":
-        values.setdefault("query_id", record["id"])  # a query's own id is the query_id its clicks carry
+    added: dict[str, Any] = {}
+    if record["type"] == "query" and "query_id" not in record:
+        added["query_id"] = record["id"]  # a query's own id is the query_id its clicks carry
     other = {key: item for key, item in record.items() if key not in _KNOWN}
-    extra = values.get(EXTRA)
+    extra = record.get(EXTRA)
     if flat_columns is not None and isinstance(extra, dict):
         for path, item in flatten(extra).items():
             column = f"{EXTRA}.{path}"
             if column in flat_columns:
-                values[column] = item
+                added[column] = item
             else:  # a key first seen after the columns were planned: kept, not dropped
                 other.setdefault(EXTRA, {})[path] = item
     if other:
-        values["other_fields"] = other
-    return [cell(values.get(column)) for column in columns]
+        added["other_fields"] = other
+    get = ({**record, **added} if added else record).get
+    # Most cells are already strings; only the rest pay for a call.
+    return [value if type(value) is str else cell(value) for value in map(get, columns)]
 
 
 class CsvEncoder:
