@@ -76,11 +76,13 @@ async def mark_done(db: AsyncDatabase, job_id: str, attempt: int, file_id: str, 
 
 
 async def note_error(db: AsyncDatabase, job_id: str, attempt: int, message: str, *, is_final: bool) -> None:
-    """Append the error; a final one also marks the job failed."""
+    """Append the error; the job is failed if it is final, else queued again for its retry."""
     update: dict[str, Any] = {"$push": {"errors": {"attempt": attempt, "error": message[:500],
                                                    "at": datetime.now(UTC)}}}
     if is_final:
         update["$set"] = {"state": JobState.FAILED.value, "finished_at": datetime.now(UTC)}
+    else:
+        update["$set"] = {"state": JobState.QUEUED.value}
     await db[JOBS].update_one({"_id": job_id, "attempt": attempt}, update)
 
 

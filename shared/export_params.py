@@ -39,7 +39,10 @@ class ExportFilters(BaseModel):
     @field_validator("since", "until")
     @classmethod
     def _to_utc_ms(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else ceil_to_ms(as_utc(value))
+        try:
+            return None if value is None else ceil_to_ms(as_utc(value))
+        except OverflowError:
+            raise ValueError("time is out of range") from None
 
     @model_validator(mode="after")
     def _check_range(self) -> "ExportFilters":

@@ -4,8 +4,9 @@ import logging
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi import APIRouter, Path, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
@@ -21,18 +22,25 @@ logger = logging.getLogger(__name__)
 router = APIRouter(tags=["export"])
 
 JobId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="The job_id POST /exports returned")]
-_ERRORS = {code: ERROR_RESPONSES[code] for code in (401, 422, 503)}
+_ERRORS = {**{code: ERROR_RESPONSES[code] for code in (401, 422, 503)},
+           403: ERROR_RESPONSES[401] | {"description": "ADMIN_API_KEY is not configured"}}
 _NOT_FOUND = {"model": ERROR_RESPONSES[401]["model"], "description": "No such job (or it expired)"}
 
 
+class ExportJobQueued(BaseModel):
+    job_id: str
+    state: str
+    status_url: str
+
+
 @router.post("/exports", status_code=202, responses=_ERRORS)
-async def create_export(params: ExportParams, state: StateDep, _: AdminDep) -> JSONResponse:
+async def create_export(params: ExportParams, state: StateDep, _: AdminDep, response: Response) -> ExportJobQueued:
     """Queue an export job for the worker; poll GET /exports/{job_id}, then download."""
     job_id = uuid.uuid4().hex
     await _submit(state, job_id, params)
     logger.info("export job queued", extra={"job_id": job_id, "format": params.format.value})
-    return JSONResponse({"job_id": job_id, "state": jobs.JobState.QUEUED.value, "status_url": f"/exports/{job_id}"},
-                        status_code=202, headers={"Location": f"/exports/{job_id}"})
+    response.headers["Location"] = f"/exports/{job_id}"
+    return ExportJobQueued(job_id=job_id, state=jobs.JobState.QUEUED.value, status_url=f"/exports/{job_id}")
 
 
 @router.get("/exports/{job_id}", responses={**_ERRORS, 404: _NOT_FOUND})

@@ -1,3 +1,5 @@
+import base64
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -93,9 +95,13 @@ def test_operator_shaped_parameter_names_are_refused(client: TestClient, admin_h
     ({"settle_s": "-1"}, "query.settle_s"),
     ({"cursor": "not-a-cursor"}, "query.cursor"),
     ({"cursor": "W10"}, "query.cursor"),
+    ({"cursor": base64.urlsafe_b64encode(b'[1,100000000000000000000,"x","event"]').decode()}, "query.cursor"),
+    ({"cursor": base64.urlsafe_b64encode(b'[1,0,"x","click"]').decode()}, "query.cursor"),
+    ({"since": "9999-12-31T23:59:59.999999Z"}, "query.since"),
+    ([("event_type", f"t{i}") for i in range(51)], "query.event_type"),
 ])
 def test_invalid_parameters_get_a_422_naming_the_field(client: TestClient, admin_headers: dict,
-                                                        params: dict, field: str) -> None:
+                                                        params: dict | list, field: str) -> None:
     response = client.get("/export_data", headers=admin_headers, params=params)
 
     assert response.status_code == 422

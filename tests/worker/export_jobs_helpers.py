@@ -1,6 +1,7 @@
 """Run export jobs with a real arq Worker in burst mode, and GridFS doubles for faults MongoDB won't produce on cue."""
 
 import asyncio
+import signal
 from typing import Any
 
 from arq.connections import RedisSettings, create_pool
@@ -85,3 +86,53 @@ class _FailingUpload:
 def refusing(bucket: AsyncGridFSBucket, db: Any) -> FlakyBucket:
     """Every upload is refused with a non-transient error: the job fails for good at once."""
     return FlakyBucket(bucket, db, fail_after=0, error=OperationFailure("refused (test)", code=2), failures=99)
+
+
+class StallingBucket:
+    """Uploads stall after their first write until cancelled: a job caught mid-write by a shutdown."""
+
+    def __init__(self, bucket: AsyncGridFSBucket) -> None:
+        self.bucket = bucket
+        self.writing = asyncio.Event()
+
+    def open_upload_stream_with_id(self, file_id: str, filename: str, **kwargs: Any) -> Any:
+        return _StallingUpload(self, self.bucket.open_upload_stream_with_id(file_id, filename, **kwargs))
+
+
+class _StallingUpload:
+    def __init__(self, owner: StallingBucket, stream: Any) -> None:
+        self.owner, self.stream = owner, stream
+
+    async def write(self, data: bytes) -> None:
+        await self.stream.write(data)
+        self.owner.writing.set()
+        await asyncio.Event().wait()  # until the worker's shutdown cancels the job
+
+    async def close(self) -> None:
+        await self.stream.close()
+
+    async def abort(self) -> None:
+        await self.stream.abort()
+
+
+async def interrupt_mid_write(settings: Settings) -> Worker:
+    """Start a worker, let a job begin writing, then stop the worker as its shutdown does (arq cancels
+    running jobs and leaves them queued)."""
+    names = names_for(settings)
+    pool = await create_pool(RedisSettings.from_dsn(settings.REDIS_URL), default_queue_name=names.arq_queue)
+    mongo = AsyncMongoClient(settings.MONGODB_URI)
+    stalling = StallingBucket(AsyncGridFSBucket(mongo[settings.MONGO_DB], bucket_name=BUCKET))
+    worker = Worker(functions=FUNCTIONS, redis_pool=pool, queue_name=names.arq_queue, poll_delay=0.05,
+                    handle_signals=False, ctx={"settings": settings, "db": mongo[settings.MONGO_DB],
+                                               "exports_bucket": stalling})
+    main = asyncio.create_task(worker.main())
+    try:
+        await asyncio.wait_for(stalling.writing.wait(), timeout=BURST_TIMEOUT_S)
+        worker.handle_sig(signal.SIGTERM)
+        await asyncio.wait_for(asyncio.gather(*worker.tasks.values(), return_exceptions=True), BURST_TIMEOUT_S)
+    finally:
+        main.cancel()
+        await asyncio.gather(main, return_exceptions=True)
+        await pool.aclose()
+        await mongo.close()
+    return worker

@@ -9,7 +9,7 @@ from pymongo import AsyncMongoClient, MongoClient
 from shared.export_jobs import BUCKET, JOBS
 from shared.settings import Settings
 from tests.export_helpers import event, ids, insert, query
-from tests.worker.export_jobs_helpers import FlakyBucket, refusing, run_jobs
+from tests.worker.export_jobs_helpers import FlakyBucket, interrupt_mid_write, refusing, run_jobs
 from worker.jobs.export import delete_expired_exports
 
 
@@ -80,6 +80,25 @@ def test_interrupted_job_is_retried_and_only_the_complete_file_is_done(client: T
     body = client.get(f"/exports/{job_id}/download", headers=admin_headers).content
     lines = body.decode().splitlines()
     assert [json.loads(line)["id"] for line in lines] == [f"e{i:04d}" for i in range(2000)]
+
+
+def test_a_job_cut_off_by_worker_shutdown_runs_again_and_completes(client: TestClient, settings: Settings,
+                                                                    admin_headers: dict) -> None:
+    insert(settings, *[event(f"e{i:04d}", i, extra_data={"pad": "p" * 200}) for i in range(1500)])
+    job_id = submit(client, admin_headers, format="json")
+
+    stopped = asyncio.run(interrupt_mid_write(settings))
+    interrupted = status(client, admin_headers, job_id)
+    worker = run_jobs(settings)
+
+    assert (stopped.jobs_retried, interrupted["state"], interrupted["attempts"]) == (1, "queued", 1)
+    done = status(client, admin_headers, job_id)
+    assert (worker.jobs_complete, done["state"], done["attempts"], done["records_written"]) == (1, "done", 2, 1500)
+    assert [e["attempt"] for e in done["errors"]] == [1]
+    assert "interrupted" in done["errors"][0]["error"]
+    assert files_of(settings, job_id)[0] == [f"{job_id}-2"]
+    records = client.get(f"/exports/{job_id}/download", headers=admin_headers).json()
+    assert ids(records) == [f"e{i:04d}" for i in range(1500)]
 
 
 def test_a_job_that_fails_for_good_is_marked_failed_and_leaves_no_file(client: TestClient, settings: Settings,
