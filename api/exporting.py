@@ -1,6 +1,9 @@
 """Plans a `GET /export_data` response: every check that can fail runs before the first byte is sent."""
 
 import dataclasses
+import logging
+import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 from pydantic import Field
@@ -10,12 +13,14 @@ from redis.exceptions import RedisError
 from api.deps import AppState
 from api.errors import ApiError
 from api.streaming import DownloadResponse, attachment
-from shared.export import ExportPlan
+from shared.export import ExportCounter, ExportPlan
 from shared.export_csv import TooManyColumns
 from shared.export_formats import MEDIA_TYPES, export_chunks, export_filename, plan_columns
 from shared.export_paging import Page, plan_page, settled_watermark
-from shared.export_params import ExportParams
+from shared.export_params import ExportFormat, ExportParams
 from shared.export_position import Position, decode_cursor, encode_cursor
+
+logger = logging.getLogger(__name__)
 
 MAX_LIMIT = 10_000_000
 
@@ -51,7 +56,22 @@ async def start_export(state: AppState, query: ExportQuery) -> DownloadResponse:
     except TooManyColumns as exc:
         raise ApiError(422, f"{exc}; export without flatten, or with narrower filters",
                        fields=[{"field": "query.flatten", "message": str(exc)}]) from None
-    return DownloadResponse(export_chunks(state.db, plan), media_type=MEDIA_TYPES[params.format], headers=headers)
+    chunks = _logged(export_chunks(state.db, plan, counter := ExportCounter()), counter, params.format)
+    return DownloadResponse(chunks, media_type=MEDIA_TYPES[params.format], headers=headers)
+
+
+async def _logged(chunks: AsyncIterator[bytes], counter: ExportCounter, fmt: ExportFormat) -> AsyncIterator[bytes]:
+    """Once the stream started, a failure can only cut it short (the client sees no final chunk): log it."""
+    started, size = time.monotonic(), 0
+    try:
+        async for chunk in chunks:
+            size += len(chunk)
+            yield chunk
+    except Exception:
+        logger.exception("export stream failed", extra={"format": fmt.value, "count": counter.records})
+        raise
+    logger.info("export streamed", extra={"format": fmt.value, "count": counter.records, "bytes": size,
+                                          "ms": round((time.monotonic() - started) * 1000)})
 
 
 async def _plan_page(state: AppState, query: ExportQuery, plan: ExportPlan) -> Page:

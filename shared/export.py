@@ -118,7 +118,9 @@ async def merge_cursors(cursors: dict[Kind, AsyncCursor],
     """Merge index-ordered cursors: emit runs from the lowest head up to the next head's key."""
     heads = [_Head(kind, cursor, batch_size) for kind, cursor in cursors.items()]
     try:
-        live = [head for head in heads if await head.ensure_batch()]
+        # Open both cursors at once: the first batch of each is the slowest wait.
+        live = [head for head, has_batch in zip(heads, await asyncio.gather(*(h.ensure_batch() for h in heads)),
+                                                strict=True) if has_batch]
         while live:
             live.sort(key=_Head.key)
             first = live[0]
