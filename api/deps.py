@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Annotated
 
+from arq.connections import ArqRedis
 from fastapi import Depends, Request
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
@@ -29,6 +30,7 @@ class AppState:
     backlog: BacklogMonitor
     llm: LlmClient
     rate_limiter: RateLimiter
+    jobs: ArqRedis  # enqueues arq jobs (exports) on the API's Redis connection pool
     fallback: RedisFallback = field(default_factory=RedisFallback)  # Redis-down mode of ingest
 
     @property

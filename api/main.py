@@ -4,6 +4,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from arq.connections import ArqRedis
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from redis.asyncio import Redis
@@ -16,7 +17,7 @@ from api.llm import LlmClient
 from api.middleware import RequestContextMiddleware
 from api.openapi import install_openapi
 from api.ratelimit import RateLimiter
-from api.routes import events, export, queries, status
+from api.routes import events, export, export_jobs, queries, status
 from shared.mongo import create_mongo_client
 from shared.settings import Settings
 from shared.stream import StreamNames, ensure_group
@@ -37,6 +38,8 @@ def create_app(settings: Settings) -> FastAPI:
         names = StreamNames.for_prefix(settings.STREAM_PREFIX)
         backlog = BacklogMonitor(redis, names, settings.QUEUE_HIGH_WATERMARK)
         llm = LlmClient(settings)
+        # Shares the pool and connects lazily: arq.create_pool would ping and fail while Redis is down.
+        jobs = ArqRedis(redis.connection_pool, default_queue_name=names.arq_queue)
         try:
             await ensure_group(redis, names)
         except Exception as exc:  # Redis down at start: ingest falls back to MongoDB until it returns
@@ -45,9 +48,10 @@ def create_app(settings: Settings) -> FastAPI:
         logger.info("api started", extra={"llm_mock": llm.is_mock, "model": llm.model_used})
         rate_limiter = RateLimiter(redis, names, settings.QUERY_RATE_PER_MIN, settings.QUERY_IP_RATE_PER_MIN)
         try:
-            yield {"app": AppState(settings, redis, mongo, names, backlog, llm, rate_limiter)}
+            yield {"app": AppState(settings, redis, mongo, names, backlog, llm, rate_limiter, jobs)}
         finally:
             await backlog.stop()
+            await jobs.aclose()
             await redis.aclose()
             await mongo.close()
 
@@ -60,7 +64,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_error_handlers(app)
     install_openapi(app, Limits.from_settings(settings))
-    for module in (status, events, queries, export):
+    for module in (status, events, queries, export, export_jobs):
         # Per router, not FastAPI(max_body_size=...): the app-level limiter sits outside our middleware
         # and answers plain text; this one sits inside, so its 413 leaves as JSON like every error.
         app.include_router(module.router, max_body_size=settings.MAX_BATCH_BYTES)

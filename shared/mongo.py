@@ -5,6 +5,7 @@ import logging
 from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared import export_jobs
 from shared.records import COLLECTIONS
 from shared.settings import Settings
 
@@ -12,10 +13,12 @@ logger = logging.getLogger(__name__)
 
 DEAD_LETTERS = "dead_letters"
 
-# Export reads (timestamp, _id) in order; that index also serves plain timestamp ranges.
+# Export reads in (timestamp, _id) order, with or without a user/session filter; ending each index
+# with _id lets it serve that order without an in-memory sort. Each also serves its prefix, e.g.
+# (user_id, timestamp) and plain timestamp ranges.
 _INDEXES = (
-    [("user_id", ASCENDING), ("timestamp", ASCENDING)],
-    [("session_id", ASCENDING), ("timestamp", ASCENDING)],
+    [("user_id", ASCENDING), ("timestamp", ASCENDING), ("_id", ASCENDING)],
+    [("session_id", ASCENDING), ("timestamp", ASCENDING), ("_id", ASCENDING)],
     [("timestamp", ASCENDING), ("_id", ASCENDING)],
 )
 
@@ -40,4 +43,5 @@ async def ensure_indexes(db: AsyncDatabase) -> None:
         for keys in _INDEXES:
             await db[collection].create_index(keys)
     await db[DEAD_LETTERS].create_index([("failed_at", ASCENDING)])
+    await db[export_jobs.JOBS].create_index([("expires_at", ASCENDING)])
     logger.info("indexes ready", extra={"collections": sorted(COLLECTIONS.values())})

@@ -62,12 +62,23 @@ class Settings(BaseSettings):
     BACKOFF_MAX_S: float = Field(default=10.0, gt=0)
     SHUTDOWN_GRACE_S: float = Field(default=10.0, gt=0)
 
+    # Export
+    EXPORT_TTL_S: int = Field(default=86_400, ge=60)  # finished export files are deleted after this
+    EXPORT_SETTLE_S: float | None = Field(default=None, ge=0)  # paging lag margin; None: LLM_TIMEOUT_S + 5
+    EXPORT_MAX_COLUMNS: int = Field(default=1000, ge=1)  # cap on flattened extra_data columns
+    EXPORT_JOB_TIMEOUT_S: float = Field(default=3300, gt=0, le=3500)  # below arq's job_timeout (3600)
+
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @cached_property
     def ingest_keys(self) -> tuple[bytes, ...]:
         """Encoded once: the ingest check runs on every request."""
         return tuple(k.strip().encode() for k in self.INGEST_API_KEYS.split(",") if k.strip())
+
+    @property
+    def export_settle_s(self) -> float:
+        """Long enough for any request to finish: a /query may wait LLM_TIMEOUT_S on the LLM."""
+        return self.LLM_TIMEOUT_S + 5 if self.EXPORT_SETTLE_S is None else self.EXPORT_SETTLE_S
 
     @property
     def cors_origins(self) -> list[str]:

@@ -75,6 +75,10 @@ def main(argv: list[str]) -> int:
         from worker.cli import run_dead_letters_cli
 
         return asyncio.run(run_dead_letters_cli(settings, argv[1:]))
+    if argv[:1] == ["export"]:
+        from worker.export_cli import run_export_cli
+
+        return asyncio.run(run_export_cli(settings, argv[1:]))
     asyncio.run(run_supervised(settings))
     return 0
 

@@ -22,6 +22,7 @@ from shared.mongo import create_mongo_client, ensure_indexes
 from shared.settings import Settings
 from shared.stream import StreamNames
 from worker.drain import Drainer
+from worker.jobs import export as export_jobs
 from worker.maintenance import move_parked_dead_letters, prune_idle_consumers
 
 logger = logging.getLogger(__name__)
@@ -91,8 +92,9 @@ async def _ensure_indexes_when_ready(db) -> None:
 class WorkerSettings:
     """arq reads these attributes. `ctx["settings"]` is filled by the entry point or `on_startup`."""
 
-    functions: list = []
+    functions: list = [*export_jobs.FUNCTIONS]
     cron_jobs = [
+        *export_jobs.CRON_JOBS,
         cron(move_parked_dead_letters, second={0, 30}, run_at_startup=True, unique=True, timeout=60),
         cron(prune_idle_consumers, minute={0, 15, 30, 45}, second=5, unique=True, timeout=60),
     ]

@@ -1,23 +1,25 @@
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
-from pymongo.errors import PyMongoError
 
 from api.auth import AdminDep
 from api.deps import StateDep
-from api.errors import ApiError
-from shared.export import iter_export_records, json_array_chunks
+from api.exporting import ExportQuery, start_export
+from api.openapi import ERROR_RESPONSES
+from shared.export_formats import MEDIA_TYPES
 
 router = APIRouter(tags=["export"])
 
+_RESPONSES = {
+    200: {"content": {media_type: {} for media_type in MEDIA_TYPES.values()},
+          "description": "The records, streamed; paged responses carry X-Next-Cursor and X-Has-More"},
+    **{code: ERROR_RESPONSES[code] for code in (401, 422, 503)},
+    403: ERROR_RESPONSES[401] | {"description": "ADMIN_API_KEY is not configured"},
+}
 
-@router.get("/export_data", responses={200: {"content": {"application/json": {}}}})
-async def export_data(state: StateDep, _: AdminDep) -> StreamingResponse:
-    """Every query and event, ordered by timestamp, streamed as one JSON array."""
-    # A started stream cannot turn into a JSON error, so check MongoDB before starting it.
-    try:
-        await state.db.command("ping")
-    except PyMongoError:
-        raise ApiError(503, "MongoDB is unavailable; retry later",
-                       headers={"Retry-After": str(state.settings.RETRY_AFTER_S)}) from None
-    chunks = json_array_chunks(iter_export_records(state.db))
-    return StreamingResponse(chunks, media_type="application/json")
+
+@router.get("/export_data", response_class=StreamingResponse, responses=_RESPONSES)
+async def export_data(state: StateDep, _: AdminDep, query: Annotated[ExportQuery, Query()]) -> StreamingResponse:
+    """Queries and events in (timestamp, id) order as JSON, NDJSON or CSV; gzip when accepted."""
+    return await start_export(state, query)
