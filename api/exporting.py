@@ -11,7 +11,7 @@ from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
 from api.deps import AppState
-from api.errors import ApiError
+from api.errors import ApiError, invalid_fields
 from api.streaming import DownloadResponse, attachment
 from shared.export import ExportCounter, ExportPlan
 from shared.export_csv import TooManyColumns
@@ -98,8 +98,7 @@ def _decode(cursor: str | None) -> Position | None:
     try:
         return decode_cursor(cursor)
     except ValueError as exc:
-        raise ApiError(422, "request validation failed",
-                       fields=[{"field": "query.cursor", "message": str(exc)}]) from None
+        raise invalid_fields([{"field": "query.cursor", "message": str(exc)}]) from None
 
 
 def _unavailable(state: AppState, message: str) -> ApiError:

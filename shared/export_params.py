@@ -4,6 +4,7 @@ Every filter is a plain string (or a datetime) used only as an equality or range
 client can never smuggle a MongoDB operator in; unknown parameters are refused, not ignored.
 """
 
+import re
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
@@ -12,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from shared.records import Kind
 
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 FilterText = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 MAX_EVENT_TYPES = 50
 
@@ -35,6 +37,14 @@ class ExportFilters(BaseModel):
     type: Kind | None = Field(default=None, description="Only queries or only events")
     event_type: list[FilterText] = Field(default_factory=list, max_length=MAX_EVENT_TYPES,
                                          description="Repeatable; implies events only")
+
+    @field_validator("since", "until", mode="before")
+    @classmethod
+    def _require_iso_8601(cls, value: object) -> object:
+        # pydantic would also read "0.5" or 1700000000 as Unix time; the contract is ISO-8601 only.
+        if value is not None and not (isinstance(value, datetime) or _ISO_DATE.match(str(value))):
+            raise ValueError("must be an ISO-8601 date or date-time, e.g. 2026-01-31T12:00:00Z")
+        return value
 
     @field_validator("since", "until")
     @classmethod

@@ -33,7 +33,7 @@ class ExportJobQueued(BaseModel):
     status_url: str
 
 
-@router.post("/exports", status_code=202, responses=_ERRORS)
+@router.post("/exports", status_code=202, responses={**_ERRORS, 400: ERROR_RESPONSES[400], 413: ERROR_RESPONSES[413]})
 async def create_export(params: ExportParams, state: StateDep, _: AdminDep, response: Response) -> ExportJobQueued:
     """Queue an export job for the worker; poll GET /exports/{job_id}, then download."""
     job_id = uuid.uuid4().hex

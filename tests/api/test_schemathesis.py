@@ -11,6 +11,7 @@ import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from schemathesis.python.asgi import shutdown_lifespans
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from api.main import create_app
 from scripts.devstack import Service
@@ -20,6 +21,11 @@ from tests.conftest import ADMIN_KEY, make_settings
 # Loaded at import from an app that is never started: the schema does not depend on settings.
 # (schemathesis.pytest.from_fixture would load it from a fixture, but fails on pytest 9's nodes.)
 schema = schemathesis.openapi.from_dict(create_app(Settings(_env_file=None)).openapi())
+
+# Export parameters have rules OpenAPI cannot state (a cursor must be one the server issued;
+# event_type cannot be combined with type=query), so a schema-valid request may rightly get a 422.
+# Every other check, including "no 5xx" and "the 422 matches the documented error shape", still runs.
+_CROSS_FIELD_RULES = {("GET", "/export_data"), ("POST", "/exports")}
 
 
 @pytest.fixture(scope="module")
@@ -33,4 +39,5 @@ def app(redis_server: Service, mongo_server: Service) -> Iterator[FastAPI]:
 @settings(max_examples=50, deadline=None, derandomize=True, database=None,
           suppress_health_check=list(HealthCheck))
 def test_api_matches_its_schema(case: schemathesis.Case, app: FastAPI) -> None:
-    case.call_and_validate(app=app, headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    excluded = [positive_data_acceptance] if (case.method.upper(), case.path) in _CROSS_FIELD_RULES else []
+    case.call_and_validate(app=app, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, excluded_checks=excluded)
