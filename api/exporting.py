@@ -44,6 +44,7 @@ async def start_export(state: AppState, query: ExportQuery) -> DownloadResponse:
     plan = ExportPlan(params, after=_decode(query.cursor))
     headers = {"Content-Disposition": attachment(export_filename(params.format, datetime.now(UTC))),
                "Cache-Control": "no-store"}
+    counter = ExportCounter()
     try:
         await state.db.command("ping")
         if query.is_paged:
@@ -51,18 +52,24 @@ async def start_export(state: AppState, query: ExportQuery) -> DownloadResponse:
             plan = page.plan
             headers.update(_paging_headers(page))
         plan = await plan_columns(state.db, plan, state.settings.EXPORT_MAX_COLUMNS)
+        # Read the first chunk now: a failure here can still be a JSON 503, later it can only cut the stream.
+        chunks = export_chunks(state.db, plan, counter)
+        first = await anext(chunks, b"")
     except PyMongoError:
         raise _unavailable(state, "MongoDB is unavailable; retry later") from None
     except TooManyColumns as exc:
         raise ApiError(422, f"{exc}; export without flatten, or with narrower filters",
                        fields=[{"field": "query.flatten", "message": str(exc)}]) from None
-    chunks = _logged(export_chunks(state.db, plan, counter := ExportCounter()), counter, params.format)
-    return DownloadResponse(chunks, media_type=MEDIA_TYPES[params.format], headers=headers)
+    return DownloadResponse(_logged(first, chunks, counter, params.format),
+                            media_type=MEDIA_TYPES[params.format], headers=headers)
 
 
-async def _logged(chunks: AsyncIterator[bytes], counter: ExportCounter, fmt: ExportFormat) -> AsyncIterator[bytes]:
+async def _logged(first: bytes, chunks: AsyncIterator[bytes], counter: ExportCounter,
+                  fmt: ExportFormat) -> AsyncIterator[bytes]:
     """Once the stream started, a failure can only cut it short (the client sees no final chunk): log it."""
-    started, size = time.monotonic(), 0
+    started, size = time.monotonic(), len(first)
+    if first:
+        yield first
     try:
         async for chunk in chunks:
             size += len(chunk)

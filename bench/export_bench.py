@@ -70,7 +70,7 @@ def _run(mongo_uri: str | None, redis_url: str | None, records: int, work_dir: P
 
 def measure_floor(mongo_uri: str) -> dict[str, Any]:
     """The same documents through bare PyMongo cursors, in the same index order; nothing else."""
-    with MongoClient(mongo_uri) as client:
+    with MongoClient(mongo_uri, connectTimeoutMS=900_000, serverSelectionTimeoutMS=900_000) as client:
         db = client[DB_NAME]
         started, count, first_s = time.perf_counter(), 0, 0.0
         for name in COLLECTIONS.values():
@@ -152,7 +152,9 @@ def _api_service(mongo_uri: str, redis_url: str, api_key: str, work_dir: Path) -
     port = free_port()
     env = {"MONGODB_URI": mongo_uri, "MONGO_DB": DB_NAME, "REDIS_URL": redis_url, "STREAM_PREFIX": "bench-export",
            "ADMIN_API_KEY": api_key, "LLM_MOCK": "true", "LOG_LEVEL": "WARNING", "API_WORKERS": "1",
-           "API_PORT": str(port), "PYTHONPATH": str(REPO_ROOT), "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+           "API_PORT": str(port), "PYTHONPATH": str(REPO_ROOT), "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+           # SecantusDB answers nothing while it builds a large result set; a 5 s heartbeat would give up.
+           "MONGO_TIMEOUT_MS": "900000"}
     return Service("api", [sys.executable, "-m", "api"], port, log_path=work_dir / "api.log", env=env)
 
 

@@ -9,8 +9,11 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from api.main import create_app
+from scripts.devstack import Service, free_port
 from shared.export_csv import FIXED_COLUMNS, TAIL_COLUMNS
 from shared.settings import Settings
+from tests.conftest import make_settings
 from tests.export_helpers import event, ids, insert, query
 
 IDENTITY = {"Accept-Encoding": "identity"}
@@ -132,3 +135,15 @@ def test_empty_exports_are_valid_files(client: TestClient, headers: dict) -> Non
     assert export(client, headers).json() == []
     assert export(client, headers, format="ndjson").content == b""
     assert export(client, headers, format="csv").text == ",".join(HEADER) + "\r\n"
+
+
+def test_mongodb_down_is_a_503_before_any_byte(redis_server: Service, mongo_server: Service,
+                                               admin_headers: dict) -> None:
+    settings = make_settings(redis_server, mongo_server, MONGO_TIMEOUT_MS=300,
+                             MONGODB_URI=f"mongodb://127.0.0.1:{free_port()}/?directConnection=true")
+    with TestClient(create_app(settings)) as client:
+        response = client.get("/export_data", headers=admin_headers, params={"format": "csv"})
+
+    assert response.status_code == 503
+    assert response.json() == {"error": "MongoDB is unavailable; retry later"}
+    assert response.headers["retry-after"] == str(settings.RETRY_AFTER_S)
