@@ -13,8 +13,11 @@ _ACCEPTED_MEDIA_TYPES = frozenset({"application/json", "text/plain", ""})
 _MAX_GZIP_RATIO = 100
 
 
-async def read_json_body(request: Request, max_bytes: int, limits: Limits) -> Any:
-    """The parsed body, or an ApiError with a clear 4xx for anything unusable."""
+async def read_json_body(request: Request, max_bytes: int, limits: Limits | None) -> Any:
+    """The parsed body, or an ApiError with a clear 4xx for anything unusable.
+
+    `limits=None` skips the storability walk, for callers that check parts of the body on their own.
+    """
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in _ACCEPTED_MEDIA_TYPES:
         raise ApiError(415, "Content-Type must be application/json or text/plain")
@@ -32,7 +35,7 @@ async def read_json_body(request: Request, max_bytes: int, limits: Limits) -> An
         body = parse_json(raw)
     except (ValueError, RecursionError):
         raise ApiError(400, "request body is not valid JSON") from None
-    if errors := storability_errors(body, limits):
+    if limits is not None and (errors := storability_errors(body, limits)):
         raise ApiError(422, "request contains values that cannot be stored", fields=errors)
     return body
 

@@ -20,6 +20,19 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def json_body(model: type[BaseModel]) -> dict[str, Any]:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    content = {"schema": schema}
+    # Nested models are inlined: `openapi_extra` cannot add them to components/schemas.
+    schema = model.model_json_schema()
+    content = {"schema": _inline_refs(schema, schema.pop("$defs", {}))}
     return {"requestBody": {"required": True, "content": {"application/json": content, "text/plain": content}}}
+
+
+def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
+    """Replace each `{"$ref": "#/$defs/Name"}` by its definition (our request models are not recursive)."""
+    if isinstance(node, dict):
+        ref = node.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            return _inline_refs(defs[ref.removeprefix("#/$defs/")], defs)
+        return {key: _inline_refs(value, defs) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inline_refs(item, defs) for item in node]
+    return node

@@ -72,8 +72,9 @@ class EventRecord(Record):
     session_id: str | None = None
     event_id: str | None = None
     query_id: str | None = None
-    client_timestamp: Any = None
-    event_time: datetime | None = None
+    client_timestamp: Any = None  # as the client sent it
+    sent_at: Any = None  # the client clock at sending, as sent
+    event_time: datetime | None = None  # client time corrected for skew; see api/clock.py
     extra_data: dict[str, Any] | None = None
 
 
