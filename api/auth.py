@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from api.deps import StateDep
+from api.deps import AppState, StateDep
 from api.errors import ApiError
 
 
@@ -14,7 +14,8 @@ def _bearer_token(request: Request) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-def require_admin(request: Request, state: StateDep) -> None:
+# async: a sync dependency would cost a thread-pool hop per request.
+async def require_admin(request: Request, state: StateDep) -> None:
     expected = state.settings.ADMIN_API_KEY
     if not expected:
         # Refuse rather than open: an unset key must never expose participants' data.
@@ -25,7 +26,11 @@ def require_admin(request: Request, state: StateDep) -> None:
                        headers={"WWW-Authenticate": "Bearer"})
 
 
-def require_ingest_key(request: Request, state: StateDep) -> None:
+async def require_ingest_key(request: Request, state: StateDep) -> None:
+    check_ingest_key(request, state)
+
+
+def check_ingest_key(request: Request, state: AppState) -> None:
     """Only when INGEST_API_KEYS is set. `?key=` exists because sendBeacon cannot set headers."""
     keys = state.settings.ingest_keys
     if not keys:

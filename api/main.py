@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from api.backlog import BacklogMonitor
 from api.deps import AppState
 from api.errors import install_error_handlers
+from api.fastpath import FastPathMiddleware
 from api.llm import LlmClient
 from api.middleware import RequestContextMiddleware
 from api.ratelimit import RateLimiter
@@ -62,6 +63,9 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 def _add_middleware(app: FastAPI, settings: Settings) -> None:
+    # Added first, so it runs innermost: after CORS and the origin check.
+    app.add_middleware(FastPathMiddleware, routes={"/log_event": events.log_event, "/log_events": events.log_events},
+                       handlers=app.exception_handlers)
     origins = settings.cors_origins
     if origins:
         app.add_middleware(

@@ -1,10 +1,18 @@
 """Refuse at the door what MongoDB would reject later, so no poison record reaches the queue."""
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_MAX_ERRORS = 20
+# 19 digits in a row may be an integer beyond int64, which orjson would silently turn into a float.
+# Found by mapping every digit to "0" and searching: 10x faster than a regex on typical bodies.
+_DIGITS_TO_ZERO = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))
+_LONG_DIGIT_RUN = b"0" * 19
 
 
 class NonFinite:
@@ -15,7 +23,13 @@ class NonFinite:
 
 
 def parse_json(raw: bytes) -> Any:
-    """Strict JSON: big integers stay exact (orjson would turn them into floats)."""
+    """Strict JSON. orjson when its answer is exact; otherwise the stdlib parser, which keeps big
+    integers exact and marks NaN/Infinity, so the walk below can name the offending field."""
+    if _LONG_DIGIT_RUN not in raw.translate(_DIGITS_TO_ZERO):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass  # NaN, lone surrogates, bad JSON...: let the stdlib parser decide and explain
     return json.loads(raw, parse_constant=NonFinite)
 
 
@@ -26,30 +40,49 @@ class Limits:
 
 
 def storability_errors(value: Any, limits: Limits, path: str = "") -> list[dict[str, str]]:
-    """Every problem found, as `{"field", "message"}`; empty when the value is storable."""
+    """Every problem found (up to 20), as `{"field", "message"}`; empty when the value is storable."""
     errors: list[dict[str, str]] = []
-    key_count = 0
-    # An explicit stack: a hostile body nested 100k deep must not hit Python's recursion limit.
-    stack: list[tuple[Any, str, int]] = [(value, path, 1)]
-    while stack and len(errors) < 20:
-        item, where, depth = stack.pop()
-        if isinstance(item, dict | list) and depth > limits.max_depth:
-            errors.append(_error(where, f"is nested deeper than {limits.max_depth} levels"))
-            continue
-        if isinstance(item, dict):
-            key_count += len(item)
-            for key, child in item.items():
-                child_path = f"{where}.{key}" if where else key
-                if problem := _key_problem(key):
-                    errors.append(_error(child_path, problem))
-                stack.append((child, child_path, depth + 1))
-        elif isinstance(item, list):
-            stack.extend((child, f"{where}[{i}]", depth + 1) for i, child in enumerate(item))
-        elif problem := _scalar_problem(item):
-            errors.append(_error(where, problem))
+    # Recursion is bounded: nothing deeper than max_depth (at most 91) is entered.
+    key_count = _walk(value, path, 1, limits.max_depth, errors)
     if key_count > limits.max_keys:
         errors.append(_error(path or "body", f"has {key_count} keys; the limit is {limits.max_keys}"))
-    return errors
+    return errors[:_MAX_ERRORS]
+
+
+def _walk(item: Any, where: str, depth: int, max_depth: int, errors: list[dict[str, str]]) -> int:
+    """Checks `item` and what it holds; returns how many keys it holds. Paths are built only for errors."""
+    kind = type(item)
+    if kind is dict or kind is list:
+        if depth > max_depth:
+            errors.append(_error(where, f"is nested deeper than {max_depth} levels"))
+            return 0
+        key_count = 0
+        if kind is list:
+            for index, child in enumerate(item):
+                if len(errors) >= _MAX_ERRORS:
+                    break
+                if type(child) in _CONTAINERS or _scalar_problem(child):
+                    key_count += _walk(child, f"{where}[{index}]", depth + 1, max_depth, errors)
+            return key_count
+        key_count = len(item)
+        for key, child in item.items():
+            if len(errors) >= _MAX_ERRORS:
+                break
+            if problem := _key_problem(key):
+                errors.append(_error(_join(where, key), problem))
+            if type(child) in _CONTAINERS or _scalar_problem(child):
+                key_count += _walk(child, _join(where, key), depth + 1, max_depth, errors)
+        return key_count
+    if problem := _scalar_problem(item):
+        errors.append(_error(where, problem))
+    return 0
+
+
+_CONTAINERS = frozenset({dict, list})
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
 
 
 def _key_problem(key: str) -> str | None:
@@ -63,14 +96,16 @@ def _key_problem(key: str) -> str | None:
 
 
 def _scalar_problem(value: Any) -> str | None:
-    if isinstance(value, NonFinite):
+    kind = type(value)
+    if kind is str:
+        return None if _is_valid_unicode(value) else "string contains a lone UTF-16 surrogate"
+    if kind is int:
+        return None if INT64_MIN <= value <= INT64_MAX else "integer is outside the 64-bit range MongoDB can store"
+    if kind is float:
+        # The stdlib parser reads 1e400 as infinity, which no JSON or BSON consumer would get back.
+        return None if math.isfinite(value) else "number is too large to store"
+    if kind is NonFinite:
         return f"{value.literal} is not a valid JSON number"
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
-        return "integer is outside the 64-bit range MongoDB can store"
-    if isinstance(value, str) and not _is_valid_unicode(value):
-        return "string contains a lone UTF-16 surrogate"
     return None
 
 

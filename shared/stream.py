@@ -37,6 +37,8 @@ async def append_record(redis: Redis, stream: str, record: Record) -> bytes:
 
 async def append_records(redis: Redis, stream: str, records: list[Record]) -> list[bytes]:
     """XADD many records in one round trip."""
+    if len(records) == 1:  # a pipeline costs more than the command it wraps
+        return [await append_record(redis, stream, records[0])]
     async with redis.pipeline(transaction=False) as pipe:
         for record in records:
             pipe.xadd(stream, record.to_stream())
