@@ -44,12 +44,12 @@ def read_envelope(body: Any, max_events: int) -> tuple[list[Any], Any]:
     return envelope.events, envelope.sent_at
 
 
-def build_batch(events: list[Any], sent_at: Any, received_at: datetime, limits: Limits,
-                max_event_bytes: int) -> BatchOutcome:
+def build_batch(events: list[Any], sent_at: Any, received_at: datetime, limits: Limits, max_event_bytes: int,
+                check_scalars: bool = True) -> BatchOutcome:
     outcome = BatchOutcome()
     for index, event in enumerate(events):
         try:
-            record = _build_one(event, sent_at, received_at, limits, max_event_bytes)
+            record = _build_one(event, sent_at, received_at, limits, max_event_bytes, check_scalars)
         except ApiError as exc:
             outcome.results.append({"index": index, "error": exc.message, **exc.details})
             continue
@@ -58,11 +58,12 @@ def build_batch(events: list[Any], sent_at: Any, received_at: datetime, limits: 
     return outcome
 
 
-def _build_one(event: Any, sent_at: Any, received_at: datetime, limits: Limits, max_event_bytes: int) -> EventRecord:
+def _build_one(event: Any, sent_at: Any, received_at: datetime, limits: Limits, max_event_bytes: int,
+               check_scalars: bool) -> EventRecord:
     """The same checks `/log_event` makes, so an event is accepted alone exactly when it is in a batch."""
     if not isinstance(event, dict):
         raise ApiError(422, "event must be a JSON object")
-    if errors := storability_errors(event, limits):
+    if errors := storability_errors(event, limits, check_scalars=check_scalars):
         raise ApiError(422, "event contains values that cannot be stored", fields=errors)
     # Storable, so serialisable; a batch must not smuggle in events larger than /log_event takes.
     if len(orjson.dumps(event)) > max_event_bytes:
@@ -71,4 +72,4 @@ def _build_one(event: Any, sent_at: Any, received_at: datetime, limits: Limits, 
         validated = EventIn.model_validate(event)
     except ValidationError as exc:
         raise ApiError(422, "event validation failed", fields=field_errors(exc.errors())) from None
-    return build_event_record(validated, received_at, sent_at)
+    return build_event_record(validated, event, received_at, sent_at)

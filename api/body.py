@@ -6,18 +6,23 @@ from typing import Any
 from fastapi import Request
 
 from api.errors import ApiError
-from api.storable import Limits, parse_json, storability_errors
+from api.storable import Limits, ParsedJson, parse_body_json, storability_errors
 
 _ACCEPTED_MEDIA_TYPES = frozenset({"application/json", "text/plain", ""})
 # A gzip body may inflate to at most this many times its compressed size (decompression bombs).
 _MAX_GZIP_RATIO = 100
 
 
-async def read_json_body(request: Request, max_bytes: int, limits: Limits | None) -> Any:
-    """The parsed body, or an ApiError with a clear 4xx for anything unusable.
+async def read_json_body(request: Request, max_bytes: int, limits: Limits) -> Any:
+    """The parsed, storable body, or an ApiError with a clear 4xx for anything unusable."""
+    parsed = await read_json(request, max_bytes)
+    if errors := storability_errors(parsed.value, limits, check_scalars=not parsed.has_storable_scalars):
+        raise ApiError(422, "request contains values that cannot be stored", fields=errors)
+    return parsed.value
 
-    `limits=None` skips the storability walk, for callers that check parts of the body on their own.
-    """
+
+async def read_json(request: Request, max_bytes: int) -> ParsedJson:
+    """The parsed body, not yet checked for storability (for callers that check its parts on their own)."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in _ACCEPTED_MEDIA_TYPES:
         raise ApiError(415, "Content-Type must be application/json or text/plain")
@@ -32,12 +37,9 @@ async def read_json_body(request: Request, max_bytes: int, limits: Limits | None
     if not raw.strip():
         raise ApiError(400, "request body is empty; send a JSON object")
     try:
-        body = parse_json(raw)
+        return parse_body_json(raw)
     except (ValueError, RecursionError):
         raise ApiError(400, "request body is not valid JSON") from None
-    if limits is not None and (errors := storability_errors(body, limits)):
-        raise ApiError(422, "request contains values that cannot be stored", fields=errors)
-    return body
 
 
 def _gunzip(raw: bytes, max_bytes: int) -> bytes:

@@ -12,6 +12,8 @@ from api.schemas import EventIn, QueryIn
 from shared.records import EventRecord, QueryRecord, Source, event_record_id, new_record_id
 
 M = TypeVar("M", bound=BaseModel)
+# Stored fields the server sets; a client sending one would otherwise overwrite it (or crash the build).
+_SERVER_FIELDS = frozenset({"id", "_id", "timestamp", "event_time"})
 
 
 def validate_body(model: type[M], body: Any) -> M:
@@ -23,14 +25,20 @@ def validate_body(model: type[M], body: Any) -> M:
         raise ApiError(422, "request validation failed", fields=field_errors(exc.errors())) from None
 
 
-def build_event_record(event: EventIn, received_at: datetime, batch_sent_at: Any = None) -> EventRecord:
-    """The event's own `sent_at` wins over its batch's."""
+def build_event_record(event: EventIn, body: dict[str, Any], received_at: datetime,
+                       batch_sent_at: Any = None) -> EventRecord:
+    """`body` is what `event` was validated from. EventIn is strict (it coerces nothing), so the body
+    is already the validated fields as sent: no second walk through `model_dump`.
+    The event's own `sent_at` wins over its batch's."""
+    if reserved := _SERVER_FIELDS.intersection(body):
+        raise ApiError(422, "fields set by the server cannot be sent", fields=[
+            {"field": name, "message": "is set by the server; send client times as client_timestamp"}
+            for name in sorted(reserved)])
     record_id = event_record_id(event.user_id, event.event_id) if event.event_id else new_record_id()
-    fields = event.model_dump(exclude_unset=True)
-    if event.sent_at is None and batch_sent_at is not None:
-        fields["sent_at"] = batch_sent_at
-    event_time = correct_event_time(received_at, event.client_timestamp, fields.get("sent_at"))
-    return EventRecord(id=record_id, timestamp=received_at, event_time=event_time, **fields)
+    sent_at = batch_sent_at if event.sent_at is None else event.sent_at
+    event_time = correct_event_time(received_at, event.client_timestamp, sent_at)
+    fields = body if event.sent_at is not None or batch_sent_at is None else {**body, "sent_at": batch_sent_at}
+    return EventRecord(**fields, id=record_id, timestamp=received_at, event_time=event_time)
 
 
 def build_query_record(

@@ -1,5 +1,6 @@
 """The application factory and its lifespan."""
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -41,6 +42,9 @@ def create_app(settings: Settings) -> FastAPI:
         except Exception as exc:  # Redis down at start: ingest falls back to MongoDB until it returns
             logger.warning("redis unavailable at start", extra={"error": type(exc).__name__})
         backlog.start()
+        # Imports (LiteLLM above all) leave ~400k long-lived objects; a full collection walks them all
+        # (~0.5 s here) and stalls every request in flight. Frozen, the collector skips them.
+        gc.freeze()
         logger.info("api started", extra={"llm_mock": llm.is_mock, "model": llm.model_used})
         try:
             yield {"app": AppState(settings, redis, mongo, names, backlog, llm, RateLimiter(redis, names, settings.QUERY_RATE_PER_MIN))}

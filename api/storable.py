@@ -22,15 +22,27 @@ class NonFinite:
         self.literal = literal
 
 
-def parse_json(raw: bytes) -> Any:
+@dataclass(frozen=True)
+class ParsedJson:
+    value: Any
+    # Parsed by orjson, which refuses NaN, Infinity and lone surrogates, past the digit guard: no
+    # scalar in it can be unstorable, so the walk only needs to look at keys and nesting.
+    has_storable_scalars: bool
+
+
+def parse_body_json(raw: bytes) -> ParsedJson:
     """Strict JSON. orjson when its answer is exact; otherwise the stdlib parser, which keeps big
     integers exact and marks NaN/Infinity, so the walk below can name the offending field."""
     if _LONG_DIGIT_RUN not in raw.translate(_DIGITS_TO_ZERO):
         try:
-            return orjson.loads(raw)
+            return ParsedJson(orjson.loads(raw), has_storable_scalars=True)
         except orjson.JSONDecodeError:
             pass  # NaN, lone surrogates, bad JSON...: let the stdlib parser decide and explain
-    return json.loads(raw, parse_constant=NonFinite)
+    return ParsedJson(json.loads(raw, parse_constant=NonFinite), has_storable_scalars=False)
+
+
+def parse_json(raw: bytes) -> Any:
+    return parse_body_json(raw).value
 
 
 @dataclass(frozen=True)
@@ -39,17 +51,21 @@ class Limits:
     max_keys: int
 
 
-def storability_errors(value: Any, limits: Limits, path: str = "") -> list[dict[str, str]]:
-    """Every problem found (up to 20), as `{"field", "message"}`; empty when the value is storable."""
+def storability_errors(value: Any, limits: Limits, path: str = "", check_scalars: bool = True) -> list[dict[str, str]]:
+    """Every problem found (up to 20), as `{"field", "message"}`; empty when the value is storable.
+
+    `check_scalars=False` when `ParsedJson.has_storable_scalars` says scalars (and the encoding of
+    keys) need no look.
+    """
     errors: list[dict[str, str]] = []
     # Recursion is bounded: nothing deeper than max_depth (at most 91) is entered.
-    key_count = _walk(value, path, 1, limits.max_depth, errors)
+    key_count = _walk(value, path, 1, limits.max_depth, errors, check_scalars)
     if key_count > limits.max_keys:
         errors.append(_error(path or "body", f"has {key_count} keys; the limit is {limits.max_keys}"))
     return errors[:_MAX_ERRORS]
 
 
-def _walk(item: Any, where: str, depth: int, max_depth: int, errors: list[dict[str, str]]) -> int:
+def _walk(item: Any, where: str, depth: int, max_depth: int, errors: list[dict[str, str]], check_scalars: bool) -> int:
     """Checks `item` and what it holds; returns how many keys it holds. Paths are built only for errors."""
     kind = type(item)
     if kind is dict or kind is list:
@@ -61,19 +77,20 @@ def _walk(item: Any, where: str, depth: int, max_depth: int, errors: list[dict[s
             for index, child in enumerate(item):
                 if len(errors) >= _MAX_ERRORS:
                     break
-                if type(child) in _CONTAINERS or _scalar_problem(child):
-                    key_count += _walk(child, f"{where}[{index}]", depth + 1, max_depth, errors)
+                if type(child) in _CONTAINERS or (check_scalars and _scalar_problem(child)):
+                    key_count += _walk(child, f"{where}[{index}]", depth + 1, max_depth, errors, check_scalars)
             return key_count
         key_count = len(item)
         for key, child in item.items():
             if len(errors) >= _MAX_ERRORS:
                 break
-            if problem := _key_problem(key):
-                errors.append(_error(_join(where, key), problem))
-            if type(child) in _CONTAINERS or _scalar_problem(child):
-                key_count += _walk(child, _join(where, key), depth + 1, max_depth, errors)
+            # orjson refused lone surrogates already, so without check_scalars only NUL and "$" remain.
+            if "\x00" in key or key[:1] == "$" or (check_scalars and not _is_valid_unicode(key)):
+                errors.append(_error(_join(where, key), _key_problem(key)))
+            if type(child) in _CONTAINERS or (check_scalars and _scalar_problem(child)):
+                key_count += _walk(child, _join(where, key), depth + 1, max_depth, errors, check_scalars)
         return key_count
-    if problem := _scalar_problem(item):
+    if check_scalars and (problem := _scalar_problem(item)):
         errors.append(_error(where, problem))
     return 0
 

@@ -2,12 +2,14 @@
 
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
 import httpx
 
 from scripts.devstack import Service, free_port, redis_service, secantus_service, wait_mongo_ready, wait_redis_ready
+from shared.stream import StreamNames
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,6 +25,8 @@ class BenchStack:
         self.redis_url = f"redis://127.0.0.1:{self.redis.port}/0"
         self.mongo_uri = f"mongodb://127.0.0.1:{self.mongo.port}/?directConnection=true"
         self.admin_key = "bench-admin"
+        self.db_name = "bench"
+        self.names = StreamNames.for_prefix("bench")
         self._running: list[Service] = []
 
     def start_stores(self) -> None:
@@ -36,8 +40,8 @@ class BenchStack:
 
     def app_env(self, **overrides: str) -> dict[str, str]:
         env = {
-            "REDIS_URL": self.redis_url, "MONGODB_URI": self.mongo_uri, "MONGO_DB": "bench",
-            "STREAM_PREFIX": "bench", "ADMIN_API_KEY": self.admin_key, "LLM_MOCK": "true",
+            "REDIS_URL": self.redis_url, "MONGODB_URI": self.mongo_uri, "MONGO_DB": self.db_name,
+            "STREAM_PREFIX": self.names.prefix, "ADMIN_API_KEY": self.admin_key, "LLM_MOCK": "true",
             "LITELLM_LOCAL_MODEL_COST_MAP": "True", "API_WORKERS": str(self.api_workers),
             "LOG_LEVEL": "WARNING", "PYTHONPATH": str(REPO_ROOT),
         }
@@ -110,3 +114,31 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of one process, from /proc/<pid>/stat."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class RssSampler:
+    """Peak resident memory of some process trees, sampled in the background while load runs."""
+
+    def __init__(self, pids: dict[str, int], interval_s: float = 0.5) -> None:
+        self._pids = pids
+        self._interval_s = interval_s
+        self.peak_mb = dict.fromkeys(pids, 0.0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def __enter__(self) -> "RssSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for name, pid in self._pids.items():
+                try:
+                    self.peak_mb[name] = max(self.peak_mb[name], rss_mb(pid))
+                except (FileNotFoundError, ProcessLookupError):
+                    pass  # a child exited between listing and reading
+            self._stop.wait(self._interval_s)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 
 from api.auth import check_ingest_key
 from api.batch import build_batch, read_envelope
-from api.body import read_json_body
+from api.body import read_json, read_json_body
 from api.build import build_event_record, validate_body
 from api.deps import app_state
 from api.errors import ApiError
@@ -39,7 +39,7 @@ async def log_event(request: Request) -> Response:
     state = app_state(request)
     check_ingest_key(request, state)
     body = await read_json_body(request, state.settings.MAX_EVENT_BYTES, state.limits)
-    record = build_event_record(validate_body(EventIn, body), received_at)
+    record = build_event_record(validate_body(EventIn, body), body, received_at)
     status = await queue_records(state, [record])
     return _json({"status": status, "id": record.id}, 202)
 
@@ -58,9 +58,10 @@ async def log_events(request: Request) -> Response:
     state = app_state(request)
     check_ingest_key(request, state)
     settings = state.settings
-    body = await read_json_body(request, settings.MAX_BATCH_BYTES, limits=None)
-    events, sent_at = read_envelope(body, settings.MAX_BATCH_EVENTS)
-    outcome = build_batch(events, sent_at, received_at, state.limits, settings.MAX_EVENT_BYTES)
+    parsed = await read_json(request, settings.MAX_BATCH_BYTES)
+    events, sent_at = read_envelope(parsed.value, settings.MAX_BATCH_EVENTS)
+    outcome = build_batch(events, sent_at, received_at, state.limits, settings.MAX_EVENT_BYTES,
+                          check_scalars=not parsed.has_storable_scalars)
     if not outcome.records:
         raise ApiError(422, "no event in the batch is valid; nothing was queued", results=outcome.results)
     status = await queue_records(state, outcome.records)

@@ -186,3 +186,16 @@ def test_single_event_without_sent_at_gets_receipt_time(client: TestClient, sett
     drain(settings)
     [document] = stored(settings, "events")
     assert document["event_time"] == document["timestamp"]
+
+
+def test_fields_the_server_sets_cannot_be_sent(client: TestClient, settings: Settings) -> None:
+    single = client.post("/log_event", json=event(0, timestamp="2020-01-01T00:00:00Z", id="mine"))
+    batch = client.post("/log_events", json={"events": [event(0), event(1, event_time=5)]})
+
+    assert single.status_code == 422
+    assert single.json() == {"error": "fields set by the server cannot be sent", "fields": [
+        {"field": "id", "message": "is set by the server; send client times as client_timestamp"},
+        {"field": "timestamp", "message": "is set by the server; send client times as client_timestamp"}]}
+    assert batch.status_code == 207
+    assert batch.json()["results"][1]["fields"] == [
+        {"field": "event_time", "message": "is set by the server; send client times as client_timestamp"}]
