@@ -39,7 +39,7 @@ async def wait_worker_draining(redis: Redis, stack: BenchStack, timeout_s: float
         await asyncio.sleep(0.05)
 
 
-async def measure_drain(stack: BenchStack, worker_pid: int, count: int, settings: Settings) -> dict:
+async def measure_drain(stack: BenchStack, worker_pid: int, db_name: str, count: int, settings: Settings) -> dict:
     """Queue `count` records at once while the (idle, ready) worker runs; time until the stream is empty."""
     redis = Redis.from_url(stack.redis_url)
     mongo = AsyncMongoClient(stack.mongo_uri)
@@ -56,17 +56,15 @@ async def measure_drain(stack: BenchStack, worker_pid: int, count: int, settings
             await asyncio.sleep(0.02)
         drain_s = time.perf_counter() - started
         worker_cpu_s = cpu_seconds(worker_pid) - cpu_before
-        stored = await mongo[stack.db_name]["events"].count_documents({"user_id": "bench-user"})
+        stored = await mongo[db_name]["events"].count_documents({"user_id": "bench-user"})
 
-        raw_db = mongo[f"{stack.db_name}_raw"]
-        await raw_db["events"].drop()
-        await ensure_indexes(raw_db)  # the same indexes the worker's collection has
+        raw_db = mongo[f"{db_name}_raw"]  # as fresh as the worker's, with the same indexes
+        await ensure_indexes(raw_db)
         documents = [record.to_document() for record in records]
         started = time.perf_counter()
         for start in range(0, count, settings.BATCH_SIZE):
             await insert_idempotent(raw_db["events"], documents[start:start + settings.BATCH_SIZE])
         raw_s = time.perf_counter() - started
-        await raw_db["events"].drop()
     finally:
         await redis.aclose()
         await mongo.close()

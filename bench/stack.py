@@ -51,17 +51,18 @@ class BenchStack:
         """`python -m <module>` served on a free port; returns it and its base URL once it answers."""
         port = free_port()
         service = Service(name, [sys.executable, "-m", module], port, log_path=self.root / "logs" / f"{name}.log",
-                          env=self.app_env(API_PORT=str(port), **env)).start(ready_timeout_s=120)
-        self._running.append(service)
+                          env=self.app_env(API_PORT=str(port), **env))
+        self._running.append(service)  # before start: one that fails to listen is still stopped
+        service.start(ready_timeout_s=120)
         url = f"http://127.0.0.1:{port}"
         _wait_answering(url)
         return service, url
 
     def start_worker(self, **env: str) -> Service:
         service = Service("worker", [sys.executable, "-m", "worker"], log_path=self.root / "logs" / "worker.log",
-                          env=self.app_env(WORKER_NAME=f"bench-{time.monotonic_ns()}", **env)).start()
+                          env=self.app_env(WORKER_NAME=f"bench-{time.monotonic_ns()}", **env))
         self._running.append(service)
-        return service
+        return service.start()
 
     def stop(self, service: Service) -> None:
         service.stop()

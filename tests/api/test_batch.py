@@ -47,7 +47,7 @@ def test_valid_batch_is_202_with_ids_in_order_and_stored_once(client: TestClient
     assert [documents[i]["extra_data"]["y"] for i in body["ids"]] == list(range(100))
 
 
-def test_partly_invalid_batch_is_207_and_stores_exactly_the_valid_events(client: TestClient, settings: Settings) -> None:
+def test_partly_invalid_batch_is_207_and_stores_only_the_valid_events(client: TestClient, settings: Settings) -> None:
     events = [
         event(0),
         "not an object",
@@ -199,3 +199,24 @@ def test_fields_the_server_sets_cannot_be_sent(client: TestClient, settings: Set
     assert batch.status_code == 207
     assert batch.json()["results"][1]["fields"] == [
         {"field": "event_time", "message": "is set by the server; send client times as client_timestamp"}]
+
+
+def test_an_events_own_sent_at_wins_over_the_batchs(client: TestClient, settings: Settings) -> None:
+    events = [event(0, client_timestamp=1000, sent_at=1100), event(1, client_timestamp=1000)]
+
+    ids = client.post("/log_events", json={"events": events, "sent_at": 4000}).json()["ids"]
+
+    drain(settings)
+    documents = {d["_id"]: d for d in stored(settings, "events")}
+    assert [documents[i]["timestamp"] - documents[i]["event_time"] for i in ids] == [
+        timedelta(milliseconds=100), timedelta(milliseconds=3000)]
+    assert [documents[i]["sent_at"] for i in ids] == [1100, 4000]
+
+
+def test_openapi_documents_the_batch_body_and_the_207(client: TestClient) -> None:
+    operation = client.get("/openapi.json").json()["paths"]["/log_events"]["post"]
+
+    schema = operation["requestBody"]["content"]["text/plain"]["schema"]
+    assert schema["required"] == ["events"]
+    assert "user_id" in schema["properties"]["events"]["items"]["properties"]
+    assert set(operation["responses"]) >= {"202", "207", "413", "422"}
