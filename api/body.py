@@ -20,6 +20,14 @@ async def read_json_body(request: Request, max_bytes: int, limits: Limits) -> An
 
     Checked in order of cost: content type, declared size, bytes read, encoding, JSON, storability.
     """
+    body = await read_json(request, max_bytes)
+    if errors := storability_errors(body, limits):
+        raise invalid_fields(errors)
+    return body
+
+
+async def read_json(request: Request, max_bytes: int) -> Any:
+    """The parsed body, not yet checked for storability (a batch checks each event on its own)."""
     _check_content_type(request.headers.get("content-type", ""))
     raw = await read_capped(request, max_bytes)
     encoding = request.headers.get("content-encoding", "").strip().lower()
@@ -30,12 +38,9 @@ async def read_json_body(request: Request, max_bytes: int, limits: Limits) -> An
     if not raw.strip():
         raise ApiError(400, "request body is empty; send a JSON object")
     try:
-        body = parse_json(raw)
+        return parse_json(raw)
     except JsonBodyError as exc:
         raise ApiError(400, exc.message) from None
-    if errors := storability_errors(body, limits):
-        raise invalid_fields(errors)
-    return body
 
 
 async def read_capped(request: Request, max_bytes: int) -> bytes:

@@ -5,6 +5,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from api.clock import correct_event_time
 from api.errors import ApiError, field_errors, invalid_fields
 from api.limits import Limits
 from api.llm import LlmAnswer, LlmFailure
@@ -24,9 +25,14 @@ def validate_body(model: type[M], body: Any, limits: Limits) -> M:
         raise invalid_fields(field_errors(exc.errors())) from None
 
 
-def build_event_record(event: EventIn, received_at: datetime) -> EventRecord:
+def build_event_record(event: EventIn, received_at: datetime, batch_sent_at: Any = None) -> EventRecord:
+    """The event's own `sent_at` wins over its batch's; a batch's is stored on each of its events."""
     record_id = event_record_id(event.user_id, event.event_id) if event.event_id else new_record_id()
-    return EventRecord(id=record_id, timestamp=received_at, **event.model_dump(exclude_unset=True))
+    fields = event.model_dump(exclude_unset=True)
+    if event.sent_at is None and batch_sent_at is not None:
+        fields["sent_at"] = batch_sent_at
+    event_time = correct_event_time(received_at, event.client_timestamp, fields.get("sent_at"))
+    return EventRecord(**fields, id=record_id, timestamp=received_at, event_time=event_time)
 
 
 def build_query_record(

@@ -62,14 +62,35 @@ QUERY_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def json_body(model: type[ClientBody]) -> dict[str, Any]:
     """`openapi_extra` for a route that reads `model` by hand, as JSON or as text/plain."""
+    return _request_body(client_body_schema(model))
+
+
+def batch_json_body(event_model: type[ClientBody], max_events: int = 500) -> dict[str, Any]:
+    """`openapi_extra` for `/log_events`: `{"events": [<event>, ...], "sent_at"?}`."""
+    event = client_body_schema(event_model)
+    schema = {
+        "type": "object", "title": "EventBatchIn", "required": ["events"], "additionalProperties": False,
+        "properties": {
+            "events": {"type": "array", "minItems": 1, "maxItems": max_events, "items": event},
+            "sent_at": event["properties"]["sent_at"],
+        },
+    }
+    return _request_body(schema)
+
+
+def _request_body(schema: dict[str, Any]) -> dict[str, Any]:
+    content = {"schema": schema}
+    return {"requestBody": {"required": True, "content": {"application/json": content, "text/plain": content}}}
+
+
+def client_body_schema(model: type[ClientBody]) -> dict[str, Any]:
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
     # Unknown fields are stored as sent, so they must be storable and must not be a server-set name.
     schema["additionalProperties"] = STORABLE_REF
     schema["propertyNames"] = {"pattern": KEY_PATTERN, "not": {"enum": sorted(model.server_fields)}}
     if "extra_data" in schema["properties"]:
         schema["properties"]["extra_data"] = {"anyOf": [STORABLE_OBJECT, {"type": "null"}], "title": "Extra Data"}
-    content = {"schema": schema}
-    return {"requestBody": {"required": True, "content": {"application/json": content, "text/plain": content}}}
+    return schema
 
 
 def install_openapi(app: FastAPI, limits: Limits) -> None:

@@ -111,7 +111,10 @@ class EventIn(ClientBody):
     extra_data: dict[str, Any] | None = None
     event_id: ShortText | None = Field(default=None, description="Idempotency key: a retry with the same user_id and event_id is stored once.")
     query_id: ShortText | None = Field(default=None, description="The /query answer that showed the link.")
-    client_timestamp: ClientTimestamp | None = None
+    client_timestamp: ClientTimestamp | None = Field(
+        default=None, description="When the event happened, by the client clock: ISO-8601 or epoch ms.")
+    sent_at: ClientTimestamp | None = Field(
+        default=None, description="When the client sent it, by the same clock; corrects client clock skew.")
 
 
 class QueryIn(ClientBody):
@@ -148,6 +151,25 @@ class QueuedOut(BaseModel):
 class FieldErrorOut(BaseModel):
     field: str
     message: str
+
+
+class BatchQueuedOut(BaseModel):
+    status: str = "queued"
+    ids: list[str] = Field(description="One id per event, in the order sent.")
+
+
+class EventResultOut(BaseModel):
+    index: int
+    id: str | None = None
+    error: str | None = None
+    fields: list[dict[str, str]] | None = None
+
+
+class BatchPartialOut(BaseModel):
+    status: str = "queued"
+    accepted: int
+    rejected: int
+    results: list[EventResultOut] = Field(description="One per event, in the order sent: an id or an error.")
 
 
 class ErrorOut(BaseModel):

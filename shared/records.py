@@ -5,6 +5,7 @@ reads `decode_entry()` and stores `record.to_document()`. Input limits live on t
 request models, not here, so an entry written by an older API version always decodes.
 """
 
+import os
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -29,7 +30,11 @@ def utc_now_ms() -> datetime:
 
 
 def new_record_id() -> str:
-    return uuid.uuid4().hex
+    """A random UUID (version 4) as 32 hex digits, like `uuid.uuid4().hex` at a third of the cost."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
+    return raw.hex()
 
 
 def event_record_id(user_id: str, event_id: str) -> str:
@@ -72,8 +77,9 @@ class EventRecord(Record):
     session_id: str | None = None
     event_id: str | None = None
     query_id: str | None = None
-    client_timestamp: Any = None
-    event_time: datetime | None = None
+    client_timestamp: Any = None  # as the client sent it
+    sent_at: Any = None  # the client clock at sending, as sent
+    event_time: datetime | None = None  # client time corrected for skew; see api/clock.py
     extra_data: dict[str, Any] | None = None
 
 

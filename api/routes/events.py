@@ -1,12 +1,14 @@
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from api.auth import IngestKeyDep
-from api.body import read_json_body
+from api.batch import build_batch, read_envelope
+from api.body import read_json, read_json_body
 from api.build import build_event_record, validate_body
 from api.deps import StateDep
+from api.errors import ApiError
 from api.ingest import queue_records
-from api.openapi import ERROR_RESPONSES, json_body
-from api.schemas import EventIn, QueuedOut
+from api.openapi import ERROR_RESPONSES, batch_json_body, json_body
+from api.schemas import BatchPartialOut, BatchQueuedOut, EventIn, EventResultOut, QueuedOut
 from shared.records import utc_now_ms
 
 router = APIRouter(tags=["ingest"])
@@ -25,3 +27,28 @@ async def log_event(request: Request, state: StateDep, _: IngestKeyDep) -> Queue
     record = build_event_record(validate_body(EventIn, body, state.limits), received_at)
     status = await queue_records(state, [record])
     return QueuedOut(status=status, id=record.id)
+
+
+@router.post(
+    "/log_events",
+    status_code=202,
+    response_model_exclude_none=True,  # a result has an id or an error, never both
+    openapi_extra=batch_json_body(EventIn),
+    responses={**ERROR_RESPONSES,
+               207: {"model": BatchPartialOut, "description": "Some events are invalid; the valid ones are queued"}},
+)
+async def log_events(request: Request, state: StateDep, _: IngestKeyDep, response: Response) -> BatchQueuedOut | BatchPartialOut:
+    """Queue a batch in one Redis round trip. 202 if every event is valid, 207 with a result per event if not."""
+    received_at = utc_now_ms()
+    settings = state.settings
+    body = await read_json(request, settings.MAX_BATCH_BYTES)
+    events, sent_at = read_envelope(body, settings.MAX_BATCH_EVENTS)
+    outcome = build_batch(events, sent_at, received_at, state.limits, settings.MAX_EVENT_BYTES)
+    if not outcome.records:
+        raise ApiError(422, "no event in the batch is valid; nothing was queued", results=outcome.results)
+    status = await queue_records(state, outcome.records)
+    if not outcome.rejected:
+        return BatchQueuedOut(status=status, ids=[record.id for record in outcome.records])
+    response.status_code = 207
+    return BatchPartialOut(status=status, accepted=len(outcome.records), rejected=outcome.rejected,
+                           results=[EventResultOut(**result) for result in outcome.results])

@@ -1,0 +1,191 @@
+"""The phases of a bench run, in order, each measured side by side with its baseline."""
+
+import argparse
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import redis
+from pymongo import MongoClient
+
+from bench.drain import measure_drain
+from bench.lag import measure_lag
+from bench.load import LoadResult, best_of, run_wrk
+from bench.outage import run_with_mongo_outage
+from bench.profile import start_profile, summarise
+from bench.stack import BenchStack, RssSampler, process_tree
+from shared.settings import Settings
+
+RESULTS_DIR = Path(__file__).with_name("results")
+SEED_EVENT = {"user_id": "user_123", "session_id": "session_abc", "event_type": "click", "query": "best hiking boots",
+              "target_url": "https://example.com/boots", "page_url": "https://app.example.com/chat",
+              "extra_data": {"position": 2, "arm": "B"}}
+SINGLE = json.dumps(SEED_EVENT).encode()
+BATCH = json.dumps({"events": [{**SEED_EVENT, "extra_data": {"i": i}} for i in range(100)]}).encode()
+FLOOR_STREAM = "floor:records"
+OUTAGE_CONNECTIONS = 32
+
+
+class Bench:
+    def __init__(self, stack: BenchStack, args: argparse.Namespace) -> None:
+        self.stack = stack
+        self.args = args
+        self.redis = redis.Redis.from_url(stack.redis_url)
+        self.mongo = MongoClient(stack.mongo_uri)
+        self.results: dict[str, Any] = {}
+        self.worker = None
+        self.db = stack.db_name
+
+    def run(self) -> dict[str, Any]:
+        stack = self.stack
+        self.api, self.api_url = stack.start_app("api", "api")
+        _, self.floor_url = stack.start_app("floor", "bench.floor_app", FLOOR_STREAM=FLOOR_STREAM)
+        _, self.naive_url = stack.start_app("naive", "bench.naive_app", MONGO_DB="naive")
+        for url in (self.api_url, self.floor_url):
+            run_wrk(f"{url}/log_event", SINGLE, 32, 2)  # warm-up: imports, connections, caches
+        self.clean()
+        self.measure_ingest()
+        self.measure_batch()
+        if not self.args.no_profile:
+            self.profile_api()
+        self.restart_worker_clean("system")
+        self.measure_against_naive()
+        self.restart_worker_clean("drain")
+        self.results["drain"] = asyncio.run(measure_drain(stack, self.worker.pid, self.db, self.args.drain_records,
+                                                          Settings(_env_file=None)))
+        self.restart_worker_clean("outage")
+        self.measure_outage()
+        for key, rate in (("lag", 1000), ("lag_250", 250)):  # the second shows what the pipeline adds when
+            self.restart_worker_clean(key)                   # MongoDB is not near its capacity
+            self.results[key] = asyncio.run(measure_lag(self.api_url, stack.redis_url, stack.names.records,
+                                                        stack.mongo_uri, self.db, rate_per_s=rate,
+                                                        seconds=self.args.lag_seconds))
+        self.results["export"] = run_export_section(stack, self.api_url)
+        return self.results
+
+    def rounds(self, targets: dict[str, tuple[str, bytes]], connections: int) -> dict[str, LoadResult]:
+        """Alternate the targets (name -> url, body) round by round; keep each one's best round."""
+        runs: dict[str, list[LoadResult]] = {name: [] for name in targets}
+        for _ in range(self.args.rounds):
+            for name, (url, body) in targets.items():
+                runs[name].append(run_wrk(url, body, connections, self.args.seconds))
+                if self.worker is None:
+                    self.clean()
+        return {name: best_of(results) for name, results in runs.items()}
+
+    def measure_ingest(self) -> None:
+        """(a)+(b): the API and the floor, both with Redis only (no worker on either side)."""
+        ingest = {}
+        for connections in (32, 128):
+            best = self.rounds({"ours": (f"{self.api_url}/log_event", SINGLE),
+                                "floor": (f"{self.floor_url}/log_event", SINGLE)}, connections)
+            ingest[connections] = {"ours": best["ours"].as_dict(), "floor": best["floor"].as_dict(),
+                                   "ratio": ratio(best["ours"].ok_per_s, best["floor"].ok_per_s)}
+        self.results["ingest"] = ingest
+
+    def measure_batch(self) -> None:
+        """(d): batches of 100 against single events, alternated, c=32, no worker."""
+        best = self.rounds({"batch": (f"{self.api_url}/log_events", BATCH),
+                            "single": (f"{self.api_url}/log_event", SINGLE)}, 32)
+        events_per_s = best["batch"].ok_per_s * 100
+        # Against the best single-event figure seen at c=32, here or in (a): the ratio is not flattered.
+        single_per_s = max(best["single"].ok_per_s, self.results["ingest"][32]["ours"]["ok_per_s"])
+        self.results["batch"] = {"requests": best["batch"].as_dict(), "events_per_s": round(events_per_s, 1),
+                                 "single_per_s": round(single_per_s, 1), "ratio": ratio(events_per_s, single_per_s)}
+
+    def profile_api(self) -> None:
+        """py-spy on one uvicorn worker of the API under the c=128 load: where does its time go?"""
+        worker_pid = uvicorn_workers(self.api.pid)[0]
+        raw = RESULTS_DIR / "profile-api.txt"
+        profiler = start_profile(worker_pid, self.args.seconds, raw)
+        run_wrk(f"{self.api_url}/log_event", SINGLE, 128, self.args.seconds + 1)
+        _, errors = profiler.communicate(timeout=60)
+        self.clean()
+        if profiler.returncode != 0:
+            self.results["profile"] = {"error": errors.decode(errors="replace")[-500:]}
+            return
+        self.results["profile"] = {"raw": str(raw.relative_to(RESULTS_DIR.parent.parent)), **summarise(raw)}
+
+    def measure_against_naive(self) -> None:
+        """(c)+(h): the whole system (the worker drains meanwhile) against insert_one in the request."""
+        naive = {}
+        pids = {"api": self.api.pid, "worker": self.worker.pid}
+        with RssSampler(pids) as rss:
+            for connections in (32, 128):
+                best = self.rounds({"ours": (f"{self.api_url}/log_event", SINGLE),
+                                    "naive": (f"{self.naive_url}/log_event", SINGLE)}, connections)
+                ours, base = best["ours"], best["naive"]
+                naive[connections] = {"ours": ours.as_dict(), "naive": base.as_dict(),
+                                      "throughput_ratio": ratio(ours.ok_per_s, base.ok_per_s),
+                                      "p99_ratio": ratio(ours.p99_ms, base.p99_ms)}
+        self.results["naive"] = naive
+        self.results["rss_mb"] = {name: round(mb, 1) for name, mb in rss.peak_mb.items()}
+
+    def measure_outage(self) -> None:
+        """(f): MongoDB stopped for 10 s in the middle of 20 s of load, for ours then for the naive app."""
+        events = self.mongo[self.db]["events"]
+        before = events.count_documents({})
+        ours, ours_restart_s = run_with_mongo_outage(self.stack, f"{self.api_url}/log_event", SINGLE,
+                                                     OUTAGE_CONNECTIONS)
+        self.wait_backlog_empty(timeout_s=300)
+        stored_after = events.count_documents({}) - before
+        naive, naive_restart_s = run_with_mongo_outage(self.stack, f"{self.naive_url}/log_event", SINGLE,
+                                                       OUTAGE_CONNECTIONS)
+        # wrk counts only answers it received: requests in flight when it stops were stored without
+        # being counted, so between ok and ok + connections records is exact.
+        self.results["outage"] = {"ours": ours.as_dict(), "naive": naive.as_dict(), "stored_after": stored_after,
+                                  "connections": OUTAGE_CONNECTIONS,
+                                  "mongo_restart_s": [round(ours_restart_s, 1), round(naive_restart_s, 1)]}
+
+    # --- housekeeping between phases ---
+
+    def restart_worker_clean(self, phase: str) -> None:
+        """A fresh stream, a fresh database and a new worker: each phase starts equal.
+
+        A new database rather than dropped collections: SecantusDB takes minutes to drop a big one.
+        """
+        if self.worker is not None:
+            self.stack.stop(self.worker)
+            self.worker = None
+        self.clean()
+        names = self.stack.names
+        self.redis.delete(names.records)
+        self.redis.xgroup_create(names.records, names.group, id="0", mkstream=True)
+        self.db = f"{self.stack.db_name}_{phase}"
+        self.worker = self.stack.start_worker(MONGO_DB=self.db)
+
+    def clean(self) -> None:
+        """Drop what the API and the floor queued while no worker runs, so Redis stays small."""
+        self.redis.xtrim(self.stack.names.records, maxlen=0)
+        self.redis.delete(FLOOR_STREAM)
+
+    def wait_backlog_empty(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.redis.xlen(self.stack.names.records) > 0:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"backlog not drained after {timeout_s} s")
+            time.sleep(0.2)
+
+
+def ratio(ours: float, baseline: float) -> float:
+    """ours / baseline; infinite when the baseline managed nothing (shown as such, never a crash)."""
+    return round(ours / baseline, 3) if baseline else float("inf")
+
+
+def uvicorn_workers(pid: int) -> list[int]:
+    """The uvicorn worker processes under a `python -m api` supervisor (spawned by multiprocessing)."""
+    children = [p for p in process_tree(pid)[1:] if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    return children or [pid]
+
+
+def run_export_section(stack: BenchStack, api_url: str) -> dict | None:
+    """The export benchmark, if bench/export_bench.py exists (it is another issue's)."""
+    try:
+        from bench.export_bench import run_export_bench
+    except ModuleNotFoundError as exc:
+        if exc.name == "bench.export_bench":
+            return None
+        raise
+    return asyncio.run(run_export_bench(mongo_uri=stack.mongo_uri, api_url=api_url, admin_key=stack.admin_key))
