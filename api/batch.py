@@ -43,7 +43,8 @@ def read_envelope(body: Any, max_events: int) -> tuple[list[Any], Any]:
     if not envelope.events:
         raise ApiError(422, f"`events` is empty; send 1 to {max_events} events")
     if len(envelope.events) > max_events:
-        raise ApiError(413, f"the batch has {len(envelope.events)} events; the limit is {max_events}")
+        raise invalid_fields([{"field": "events",
+                               "message": f"the batch has {len(envelope.events)} events; the limit is {max_events}"}])
     return envelope.events, envelope.sent_at
 
 

@@ -4,6 +4,7 @@ import zlib
 from typing import Any
 
 from fastapi import Request
+from starlette.requests import ClientDisconnect
 
 from api.errors import ApiError, invalid_fields
 from api.storable import JsonBodyError, Limits, parse_json, storability_errors
@@ -51,11 +52,15 @@ async def read_capped(request: Request, max_bytes: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     # A chunked body has no declared size: count while reading and stop at the limit.
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise _too_large(max_bytes)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_bytes:
+                raise _too_large(max_bytes)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # The client hung up mid-body: nothing was queued; answer (to no one) without a traceback.
+        raise ApiError(400, "the client disconnected before sending the whole body") from None
     return b"".join(chunks)
 
 

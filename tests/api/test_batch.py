@@ -112,7 +112,7 @@ def test_batch_level_problems_are_one_clear_error(small_client: TestClient, smal
         ({"event": [event(0)]}, 422, "events: Field required"),
         ({"events": {"0": event(0)}}, 422, "events: "),
         ({"events": []}, 422, "`events` is empty; send 1 to 5 events"),
-        ({"events": [event(i) for i in range(6)]}, 413, "the batch has 6 events; the limit is 5"),
+        ({"events": [event(i) for i in range(6)]}, 422, "events: the batch has 6 events; the limit is 5"),
         ({"events": [event(0)], "sent_at": {"t": 1}}, 422, "sent_at: "),
         ({"events": [event(0)], "sent_at": "\ud800"}, 422, "sent_at: "),
     ]

@@ -1,7 +1,12 @@
+import asyncio
 import json
 
+import pytest
 from fastapi.testclient import TestClient
+from starlette.requests import ClientDisconnect
 
+from api.body import read_capped
+from api.errors import ApiError
 from shared.records import event_record_id
 from shared.settings import Settings
 from tests.helpers import drain, stored, stream_length
@@ -113,3 +118,22 @@ def test_unknown_path_is_json_404(client: TestClient) -> None:
 
     assert response.status_code == 404
     assert response.json() == {"error": "no such endpoint"}
+
+
+
+class _HungUpRequest:
+    """A request whose client disconnects after part of the body (what Starlette reports)."""
+
+    headers: dict[str, str] = {}
+
+    async def stream(self):
+        yield b'{"user_id": "u", '
+        raise ClientDisconnect
+
+
+def test_client_hanging_up_mid_body_is_a_400_not_a_500() -> None:
+    with pytest.raises(ApiError) as raised:
+        asyncio.run(read_capped(_HungUpRequest(), 1024))
+
+    assert raised.value.status == 400
+    assert raised.value.message == "the client disconnected before sending the whole body"

@@ -11,7 +11,7 @@ import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from schemathesis.python.asgi import shutdown_lifespans
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from api.main import create_app
 from scripts.devstack import Service
@@ -26,6 +26,9 @@ schema = schemathesis.openapi.from_dict(create_app(Settings(_env_file=None)).ope
 # event_type cannot be combined with type=query), so a schema-valid request may rightly get a 422.
 # Every other check, including "no 5xx" and "the 422 matches the documented error shape", still runs.
 _CROSS_FIELD_RULES = {("GET", "/export_data"), ("POST", "/exports")}
+# A batch with some invalid events is, by design, a 207 that stores the valid ones and reports each
+# invalid one; it is not rejected whole. tests/api/test_batch.py asserts those results exactly.
+_PARTIAL_ACCEPTANCE = {("POST", "/log_events")}
 
 
 @pytest.fixture(scope="module")
@@ -39,5 +42,7 @@ def app(redis_server: Service, mongo_server: Service) -> Iterator[FastAPI]:
 @settings(max_examples=50, deadline=None, derandomize=True, database=None,
           suppress_health_check=list(HealthCheck))
 def test_api_matches_its_schema(case: schemathesis.Case, app: FastAPI) -> None:
-    excluded = [positive_data_acceptance] if (case.method.upper(), case.path) in _CROSS_FIELD_RULES else []
+    operation = (case.method.upper(), case.path)
+    excluded = [positive_data_acceptance] if operation in _CROSS_FIELD_RULES else []
+    excluded += [negative_data_rejection] if operation in _PARTIAL_ACCEPTANCE else []
     case.call_and_validate(app=app, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, excluded_checks=excluded)
