@@ -25,9 +25,9 @@ from bench.stack import BenchStack
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=5, help="length of one wrk round (default 5)")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per comparison (default 2)")
-    parser.add_argument("--drain-records", type=int, default=10_000, help="records for the drain test")
+    parser.add_argument("--seconds", type=int, default=4, help="length of one wrk round (default 4)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per comparison (default 3)")
+    parser.add_argument("--drain-records", type=int, default=6_000, help="records per drain round (2 rounds)")
     parser.add_argument("--lag-seconds", type=int, default=10, help="length of each lag test (1000/s, 250/s)")
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile of the API")
     parser.add_argument("--keep", action="store_true", help="keep the data and logs folder (for debugging)")
