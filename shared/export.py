@@ -181,8 +181,19 @@ def export_shape(kind: str, document: dict[str, Any]) -> dict[str, Any]:
     return {"type": kind, "id": document.pop("_id"), **document}
 
 
+_SERVER_TIMES = ("timestamp", "event_time")
+
+
+def iso_ms(value: datetime) -> str:
+    """Always `YYYY-MM-DDTHH:MM:SS.mmmZ`, so exported times sort as text too (orjson drops a zero fraction)."""
+    return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
+
+
 def dumps_record(record: dict[str, Any]) -> bytes:
     """JSON with UTC timestamps ending in Z; unusual BSON values become strings."""
+    for name in _SERVER_TIMES:
+        if isinstance(value := record.get(name), datetime):
+            record[name] = iso_ms(value)
     return orjson.dumps(record, default=str, option=_ORJSON_OPTIONS)
 
 

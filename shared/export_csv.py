@@ -8,7 +8,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.export import ExportPlan, dumps_value, open_cursors
+from shared.export import ExportPlan, dumps_value, iso_ms, open_cursors
 
 FIXED_COLUMNS = (
     "type", "id", "timestamp", "event_time", "user_id", "session_id", "event_type", "query", "response",
@@ -73,9 +73,10 @@ def cell(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
-    if isinstance(value, datetime | dict | list):
-        rendered = dumps_value(value).decode()
-        return rendered[1:-1] if isinstance(value, datetime) else rendered
+    if isinstance(value, datetime):
+        return iso_ms(value)
+    if isinstance(value, dict | list):
+        return dumps_value(value).decode()
     return str(value)
 
 

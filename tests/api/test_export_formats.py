@@ -48,7 +48,7 @@ def test_json_is_the_default_and_keeps_its_shape(client: TestClient, headers: di
                         response.headers["content-disposition"])
     records = response.json()
     assert ids(records) == ["e1", "q1", "e2"]
-    assert records[0] == {"type": "event", "id": "e1", "timestamp": "2025-03-01T12:00:00Z", "user_id": "u1",
+    assert records[0] == {"type": "event", "id": "e1", "timestamp": "2025-03-01T12:00:00.000Z", "user_id": "u1",
                           "event_type": "click", "session_id": "s1", "target_url": "https://x.test/a",
                           "extra_data": {"pos": 1, "nested": {"a": 1}}}
 
@@ -74,7 +74,7 @@ def test_csv_has_the_fixed_columns_then_extra_data_as_json(client: TestClient, h
     e1, q1, e2 = rows
     assert json.loads(e1["extra_data"]) == {"pos": 1, "nested": {"a": 1}}
     assert (e1["timestamp"], e1["target_url"], e1["response"], e1["query_id"]) == \
-        ("2025-03-01T12:00:00Z", "https://x.test/a", "", "")
+        ("2025-03-01T12:00:00.000Z", "https://x.test/a", "", "")
     assert (q1["type"], q1["query_id"], q1["latency_ms"], q1["prompt_tokens"], q1["cost_usd"]) == \
         ("query", "q1", "1.5", "3", "0.25")
     assert json.loads(q1["source"]) == [{"title": "T", "url": "https://x.test/t"}]

@@ -45,4 +45,4 @@ def test_one_collection_alone_streams_in_order(client: TestClient, settings: Set
     records = client.get("/export_data", headers=admin_headers, params={"type": Kind.EVENT.value}).json()
 
     assert ids(records) == ["e4", "e3", "e2", "e1", "e0"]
-    assert records[0]["timestamp"] == at(6).isoformat() + "Z"
+    assert records[0]["timestamp"] == at(6).isoformat(timespec="milliseconds") + "Z"
