@@ -2,7 +2,8 @@
 
 Starts its own redis-server, SecantusDB, API, worker, floor and naive apps on free ports, loads them
 with `wrk` on 127.0.0.1, prints one table and saves bench/results/latest.json. Alternating rounds
-(ours, baseline, ours, baseline) and best-of-rounds keep other load on the machine from deciding a ratio.
+(ours, baseline, ours, baseline) and ratios taken pair by pair keep other load on the machine from
+deciding a ratio.
 """
 
 import argparse
