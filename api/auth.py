@@ -14,7 +14,7 @@ def _bearer_token(request: Request) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-def require_admin(request: Request, state: StateDep) -> None:
+async def require_admin(request: Request, state: StateDep) -> None:
     expected = state.settings.ADMIN_API_KEY
     if not expected:
         # Refuse rather than open: an unset key must never expose participants' data.
@@ -25,7 +25,7 @@ def require_admin(request: Request, state: StateDep) -> None:
                        headers={"WWW-Authenticate": "Bearer"})
 
 
-def require_ingest_key(request: Request, state: StateDep) -> None:
+async def require_ingest_key(request: Request, state: StateDep) -> None:
     """Only when INGEST_API_KEYS is set. `?key=` exists because sendBeacon cannot set headers.
 
     An ingest key is public (it ships in the front end's JavaScript), so it grants writes only:

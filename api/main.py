@@ -1,5 +1,6 @@
 """The application factory and its lifespan."""
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager

@@ -62,7 +62,7 @@ class Bench:
             self.results[key] = asyncio.run(measure_lag(self.api_url, stack.redis_url, stack.names.records,
                                                         stack.mongo_uri, self.db, rate_per_s=rate,
                                                         seconds=self.args.lag_seconds))
-        self.results["export"] = run_export_section(stack, self.api_url)
+        self.results["export"] = run_export_section(stack, self.args.export_records)
         return self.results
 
     def rounds(self, targets: dict[str, tuple[str, bytes]], connections: int) -> dict[str, list[LoadResult]]:
@@ -179,12 +179,10 @@ def uvicorn_workers(pid: int) -> list[int]:
     return children or [pid]
 
 
-def run_export_section(stack: BenchStack, api_url: str) -> dict | None:
-    """The export benchmark, if bench/export_bench.py exists (it is another issue's)."""
-    try:
-        from bench.export_bench import run_export_bench
-    except ModuleNotFoundError as exc:
-        if exc.name == "bench.export_bench":
-            return None
-        raise
-    return asyncio.run(run_export_bench(mongo_uri=stack.mongo_uri, api_url=api_url, admin_key=stack.admin_key))
+def run_export_section(stack: BenchStack, records: int) -> dict | None:
+    """Export records/s per format against a raw cursor, and the API's RSS, on this run's stores."""
+    if records <= 0:
+        return None
+    from bench.export_bench import run_export_bench
+
+    return asyncio.run(run_export_bench(mongo_uri=stack.mongo_uri, redis_url=stack.redis_url, records=records))

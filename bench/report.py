@@ -57,8 +57,14 @@ def build_rows(results: dict[str, Any]) -> list[Row]:
     if rss := results.get("rss_mb"):
         rows.append(("(h) peak RSS under load", f"API {rss['api']:.0f} MB", f"worker {rss['worker']:.0f} MB",
                      "", "", "-"))
-    for key, value in (results.get("export") or {}).items():
-        rows.append((f"(export) {key}", str(value), "", "", "", "-"))
+    if export := results.get("export"):
+        floor = export["floor"]
+        for fmt, run in export["formats"].items():
+            rows.append((f"(export) {export['records']:,} records, {fmt} vs raw cursor",
+                         f"{run['records_per_s']:,} rec/s", f"{floor['records_per_s']:,} rec/s",
+                         f"{run['ratio_to_floor']:.2f}", ">= 0.5", _met(run["ratio_to_floor"] >= 0.5 and run["complete"])))
+            rows.append((f"(export) API RSS while exporting {fmt}", f"+{run['rss_rise_mb']:.1f} MB",
+                         f"peak {run['rss_peak_mb']:.0f} MB", "", "<= ~50 MB", _met(run["rss_rise_mb"] <= 50)))
     return rows
 
 

@@ -30,6 +30,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per comparison (default 3)")
     parser.add_argument("--drain-records", type=int, default=6_000, help="records per drain round (2 rounds)")
     parser.add_argument("--lag-seconds", type=int, default=10, help="length of each lag test (1000/s, 250/s)")
+    parser.add_argument("--export-records", type=int, default=100_000,
+                        help="records for the export section (0 skips it; the issue's 1,000,000 takes ~10 min "
+                             "to seed into SecantusDB: `python -m bench.export_bench --records 1000000`)")
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile of the API")
     parser.add_argument("--keep", action="store_true", help="keep the data and logs folder (for debugging)")
     return parser.parse_args(argv)
