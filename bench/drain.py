@@ -21,7 +21,7 @@ _SAMPLE = {"user_id": "bench-user", "session_id": "bench-session", "event_type":
 
 def make_record(body: dict) -> EventRecord:
     """Exactly what the API would queue for this body."""
-    return build_event_record(EventIn.model_validate(body), body, utc_now_ms())
+    return build_event_record(EventIn.model_validate(body), utc_now_ms())
 
 
 def make_records(count: int) -> list[EventRecord]:
