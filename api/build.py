@@ -6,6 +6,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from api.clock import correct_event_time
+from api.conditions import Condition
 from api.errors import ApiError, field_errors, invalid_fields
 from api.limits import Limits
 from api.llm import LlmAnswer, LlmFailure
@@ -25,13 +26,17 @@ def validate_body(model: type[M], body: Any, limits: Limits) -> M:
         raise invalid_fields(field_errors(exc.errors())) from None
 
 
-def build_event_record(event: EventIn, received_at: datetime, batch_sent_at: Any = None) -> EventRecord:
+def build_event_record(
+    event: EventIn, received_at: datetime, batch_sent_at: Any = None, stamp: dict[str, str] | None = None,
+) -> EventRecord:
     """The event's own `sent_at` wins over its batch's; a batch's is stored on each of its events."""
     record_id = event_record_id(event.user_id, event.event_id) if event.event_id else new_record_id()
     fields = event.model_dump(exclude_unset=True)
     if event.sent_at is None and batch_sent_at is not None:
         fields["sent_at"] = batch_sent_at
     event_time = correct_event_time(received_at, event.client_timestamp, fields.get("sent_at"))
+    if stamp:  # the user's experiment arm (api/experiments.py)
+        fields.update(stamp)
     return EventRecord(**fields, id=record_id, timestamp=received_at, event_time=event_time)
 
 
@@ -39,15 +44,25 @@ def build_query_record(
     query: QueryIn,
     query_id: str,
     received_at: datetime,
-    outcome: LlmAnswer | LlmFailure,
+    outcome: LlmAnswer | ApiError,
     sources: list[Source],
+    condition: Condition,
+    history_turns: int,
 ) -> QueryRecord:
+    """`outcome` is the answer, or the error the client got (LLM or search failure)."""
     fields: dict[str, Any] = query.model_dump(exclude_unset=True)
-    fields.update(id=query_id, timestamp=received_at, model_used=outcome.model_used,
-                  latency_ms=outcome.latency_ms, source=sources)
-    if isinstance(outcome, LlmFailure):
-        fields.update(response=None, error=outcome.message)
+    fields.update(
+        id=query_id, timestamp=received_at, source=sources, sources_provider=condition.sources_provider,
+        model_requested=condition.model, temperature=condition.temperature,
+        system_prompt_hash=condition.system_prompt_hash, history_turns=history_turns,
+        experiment=condition.experiment, arm=condition.arm,
+    )
+    if isinstance(outcome, LlmAnswer):
+        fields.update(response=outcome.text, model_used=outcome.model_used, latency_ms=outcome.latency_ms,
+                      ttft_ms=outcome.ttft_ms, prompt_tokens=outcome.prompt_tokens,
+                      completion_tokens=outcome.completion_tokens, cost_usd=outcome.cost_usd,
+                      finish_reason=outcome.finish_reason)
     else:
-        fields.update(response=outcome.text, prompt_tokens=outcome.prompt_tokens,
-                      completion_tokens=outcome.completion_tokens, cost_usd=outcome.cost_usd)
+        fields.update(response=None, error=outcome.message, model_used=getattr(outcome, "model_used", condition.model),
+                      latency_ms=getattr(outcome, "latency_ms", 0.0))
     return QueryRecord(**fields)

@@ -11,10 +11,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
 from api.backlog import BacklogMonitor
+from api.experiments import Experiments
 from api.fallback import RedisFallback
+from api.history import SessionHistory
 from api.limits import Limits
 from api.llm import LlmClient
 from api.ratelimit import RateLimiter
+from api.sources import SourceFinder
 from shared.settings import Settings
 from shared.stream import StreamNames
 
@@ -31,6 +34,9 @@ class AppState:
     llm: LlmClient
     rate_limiter: RateLimiter
     jobs: ArqRedis  # enqueues arq jobs (exports) on the API's Redis connection pool
+    experiments: Experiments
+    sources: SourceFinder
+    history: SessionHistory
     fallback: RedisFallback = field(default_factory=RedisFallback)  # Redis-down mode of ingest
 
     @property

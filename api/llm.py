@@ -10,7 +10,10 @@ from dataclasses import dataclass
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import litellm  # noqa: E402
 
+from api.conditions import Condition  # noqa: E402
 from api.errors import ApiError  # noqa: E402
+from api.sources import citations_from_response  # noqa: E402
+from shared.records import Source  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -30,6 +33,9 @@ class LlmAnswer:
     prompt_tokens: int | None
     completion_tokens: int | None
     cost_usd: float | None
+    finish_reason: str | None = None
+    ttft_ms: float | None = None
+    citations: tuple[Source, ...] = ()  # a web-search model's own citations
 
 
 class LlmFailure(ApiError):
@@ -57,18 +63,17 @@ class LlmClient:
         self._timeout_s = settings.LLM_TIMEOUT_S
         self._api_base = settings.LLM_API_BASE or None
         self._api_key = settings.LLM_API_KEY or None
-        self._system_prompt = settings.LLM_SYSTEM_PROMPT
 
     @property
     def model_used(self) -> str:
         return f"mock:{self.model}" if self.is_mock else self.model
 
-    async def answer(self, question: str) -> LlmAnswer:
+    async def answer(self, messages: list[dict], condition: Condition) -> LlmAnswer:
         started = time.perf_counter()
         try:
             # LiteLLM's own timeout covers the HTTP call; the outer one also bounds retries and hooks.
             async with asyncio.timeout(self._timeout_s + 1):
-                response = await litellm.acompletion(**self._request(question))
+                response = await litellm.acompletion(**self._request(messages, condition))
         except (TimeoutError, litellm.Timeout):
             raise self._failure(504, f"the LLM did not answer within {self._timeout_s:g} s", started) from None
         except Exception as exc:  # LiteLLM maps provider errors onto many exception types
@@ -77,6 +82,8 @@ class LlmClient:
         usage = getattr(response, "usage", None)
         return LlmAnswer(
             text=response.choices[0].message.content or "",
+            finish_reason=response.choices[0].finish_reason,
+            citations=tuple(citations_from_response(response)),
             model_used=self.model_used,
             latency_ms=_ms_since(started),
             prompt_tokens=getattr(usage, "prompt_tokens", None),
@@ -84,16 +91,10 @@ class LlmClient:
             cost_usd=0.0 if self.is_mock else _cost_usd(response),
         )
 
-    def _request(self, question: str) -> dict:
-        request = {
-            "model": self.model,
-            "messages": [
-                {"role": "system", "content": self._system_prompt},
-                {"role": "user", "content": question},
-            ],
-            "timeout": self._timeout_s,
-            "num_retries": 0,
-        }
+    def _request(self, messages: list[dict], condition: Condition) -> dict:
+        request = {"model": condition.model, "messages": messages, "timeout": self._timeout_s, "num_retries": 0}
+        if condition.temperature is not None:
+            request["temperature"] = condition.temperature
         if self._api_base:
             request["api_base"] = self._api_base
         if self._api_key:

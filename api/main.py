@@ -13,12 +13,15 @@ from redis.asyncio import Redis
 from api.backlog import BacklogMonitor
 from api.deps import AppState
 from api.errors import install_error_handlers
+from api.experiments import Experiments
+from api.history import SessionHistory
 from api.limits import Limits
 from api.llm import LlmClient
 from api.middleware import RequestContextMiddleware
 from api.openapi import install_openapi
 from api.ratelimit import RateLimiter
 from api.routes import events, export, export_jobs, queries, status
+from api.sources import SourceFinder
 from shared.mongo import create_mongo_client
 from shared.settings import Settings
 from shared.stream import StreamNames, ensure_group
@@ -48,9 +51,14 @@ def create_app(settings: Settings) -> FastAPI:
         backlog.start()
         logger.info("api started", extra={"llm_mock": llm.is_mock, "model": llm.model_used})
         rate_limiter = RateLimiter(redis, names, settings.QUERY_RATE_PER_MIN, settings.QUERY_IP_RATE_PER_MIN)
+        experiments = Experiments(settings)
+        sources = SourceFinder(settings)
+        history = SessionHistory(redis, names, settings)
+        state = AppState(settings, redis, mongo, names, backlog, llm, rate_limiter, jobs, experiments, sources, history)
         try:
-            yield {"app": AppState(settings, redis, mongo, names, backlog, llm, rate_limiter, jobs)}
+            yield {"app": state}
         finally:
+            await sources.aclose()
             await backlog.stop()
             await jobs.aclose()
             await redis.aclose()

@@ -100,7 +100,7 @@ class ClientBody(BaseModel):
 class EventIn(ClientBody):
     """`POST /log_event`."""
 
-    server_fields = ClientBody.server_fields | {"event_time"}
+    server_fields = ClientBody.server_fields | {"event_time", "experiment", "arm"}
 
     user_id: UserId
     event_type: EventType
@@ -123,17 +123,21 @@ class QueryIn(ClientBody):
     server_fields = ClientBody.server_fields | {
         "query_id", "response", "source", "model_used", "latency_ms",
         "prompt_tokens", "completion_tokens", "cost_usd", "error",
+        "sources_provider", "model_requested", "ttft_ms", "finish_reason", "temperature",
+        "system_prompt_hash", "history_turns", "streamed", "aborted", "experiment", "arm",
     }
 
     user_id: UserId
     session_id: SessionId | None = None
     query: QueryText
+    stream: bool = Field(default=False, description="Answer as server-sent events (as does `Accept: text/event-stream`).")
 
 
 class SourceOut(BaseModel):
     title: str
     url: str
     content: str
+    rank: int | None = None
 
 
 class QueryOut(BaseModel):
@@ -141,6 +145,8 @@ class QueryOut(BaseModel):
     source: list[SourceOut]
     query_id: str
     model_used: str
+    experiment: str | None = None
+    arm: str | None = Field(default=None, description="The participant's experiment arm, for the front end to render its condition.")
 
 
 class QueuedOut(BaseModel):

@@ -47,6 +47,7 @@ class Source(BaseModel):
     title: str
     url: str
     content: str = ""
+    rank: int | None = None  # 1-based position in which it was shown
 
 
 class Record(BaseModel):
@@ -81,6 +82,8 @@ class EventRecord(Record):
     sent_at: Any = None  # the client clock at sending, as sent
     event_time: datetime | None = None  # client time corrected for skew; see api/clock.py
     extra_data: dict[str, Any] | None = None
+    experiment: str | None = None  # stamped by the server from user_id
+    arm: str | None = None
 
 
 class QueryRecord(Record):
@@ -91,11 +94,22 @@ class QueryRecord(Record):
     query: str
     response: str | None = None
     source: list[Source] = Field(default_factory=list)
-    model_used: str
+    sources_provider: str | None = None
+    model_requested: str | None = None
+    model_used: str  # the deployment that actually answered (a fallback, maybe)
     latency_ms: float
+    ttft_ms: float | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     cost_usd: float | None = None
+    finish_reason: str | None = None
+    temperature: float | None = None
+    system_prompt_hash: str | None = None
+    history_turns: int | None = None  # earlier turns sent as context
+    streamed: bool | None = None
+    aborted: bool | None = None  # the client left mid-stream; `response` is the partial answer
+    experiment: str | None = None
+    arm: str | None = None
     error: str | None = None
 
 

@@ -26,12 +26,24 @@ class Settings(BaseSettings):
     LITELLM_MODEL: str = "gpt-4o-mini"
     LLM_API_BASE: str = ""  # e.g. a local OpenAI-compatible server; counts as a configured provider
     LLM_API_KEY: str = ""  # passed to LiteLLM as api_key; provider keys in the environment work too
-    LLM_TIMEOUT_S: float = Field(default=30.0, gt=0)
+    LLM_TIMEOUT_S: float = Field(default=60.0, gt=0)
+    LLM_NUM_RETRIES: int = Field(default=2, ge=0)  # per model, by LiteLLM's Router, before a fallback
+    LLM_FALLBACKS: str = ""  # comma-separated models tried in order when the primary fails
+    LLM_TEMPERATURE: float | None = Field(default=None, ge=0, le=2)  # None: the provider's default
     LLM_MOCK: bool | None = None  # None: mock only when no provider key is present
     LLM_SYSTEM_PROMPT: str = (
         "You are a helpful assistant. When you recommend web pages, give each one as a "
         "markdown link [title](url) followed by a one-sentence description."
     )
+
+    # Sources, sessions, experiments
+    SOURCES_PROVIDER: str = "none"  # none | static | a LiteLLM search provider (tavily, exa_ai, brave, ...)
+    SOURCES_FILE: str = ""  # the curated JSON file of the static provider
+    SOURCES_MAX: int = Field(default=5, ge=1, le=50)
+    SEARCH_TIMEOUT_S: float = Field(default=10.0, gt=0)
+    SESSION_HISTORY_TURNS: int = Field(default=5, ge=0)  # earlier turns sent as context; 0 turns it off
+    SESSION_TTL_S: int = Field(default=86_400, ge=60)  # idle sessions' history expires from Redis
+    EXPERIMENT_FILE: str = ""  # YAML or JSON experiment with weighted arms; empty: no experiment
 
     # API
     API_HOST: str = "127.0.0.1"

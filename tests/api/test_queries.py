@@ -31,7 +31,8 @@ def test_mock_mode_answers_and_logs_the_exchange(client: TestClient, settings: S
     assert response.status_code == 200
     body = response.json()
     assert body["model_used"] == "mock:gpt-4o-mini"
-    assert body["source"] and all(set(s) == {"title", "url", "content"} for s in body["source"])
+    assert body["source"] and all(set(s) == {"title", "url", "content", "rank"} for s in body["source"])
+    assert [s["rank"] for s in body["source"]] == list(range(1, len(body["source"]) + 1))
     drain(settings)
     [document] = stored(settings, "queries")
     assert document["_id"] == body["query_id"]
