@@ -2,8 +2,11 @@
 
 Two limits because they stop different things: the per-user one a runaway front-end loop, the
 per-IP one an abuser inventing user ids. The IP limit is higher since a lab often shares one NAT.
+Loopback clients (this machine: load scripts, simulations) are not IP-limited; behind a reverse proxy on
+the same host, uvicorn takes the client address from X-Forwarded-For (its proxy_headers default).
 """
 
+import ipaddress
 import logging
 import time
 
@@ -27,6 +30,8 @@ class RateLimiter:
     async def check(self, user_id: str, client_ip: str) -> None:
         """Count this call; raise 429 with Retry-After once either counter passes its limit this minute."""
         scopes = {scope: ident for scope, ident in (("user", user_id), ("ip", client_ip)) if self._limits[scope] > 0}
+        if _is_loopback(client_ip):
+            scopes.pop("ip", None)
         if not scopes:
             return
         now = time.time()
@@ -56,3 +61,10 @@ class RateLimiter:
             headers={"Retry-After": str(retry_after_s)},
             retry_after_s=retry_after_s,
         )
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # "testclient", a unix socket path
+        return False

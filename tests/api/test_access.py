@@ -187,6 +187,15 @@ def test_query_rate_limit_is_per_ip_across_user_ids(redis_server: Service, mongo
     assert "retry-after" in limited.headers
 
 
+def test_loopback_clients_are_not_ip_limited(redis_server: Service, mongo_server: Service) -> None:
+    settings = make_settings(redis_server, mongo_server, QUERY_RATE_PER_MIN=100, QUERY_IP_RATE_PER_MIN=2)
+    with TestClient(create_app(settings), client=("127.0.0.1", 50000)) as client:
+        _start_of_a_window()
+        statuses = [client.post("/query", json={**QUERY, "user_id": f"simulated-{i}"}).status_code for i in range(4)]
+
+    assert statuses == [200, 200, 200, 200]
+
+
 def test_rate_limit_does_not_touch_log_event(redis_server: Service, mongo_server: Service) -> None:
     client, _ = app_client(redis_server, mongo_server, QUERY_RATE_PER_MIN=1, QUERY_IP_RATE_PER_MIN=1)
     with client:
