@@ -82,15 +82,16 @@ class LlmClient:
         except Exception as exc:  # LiteLLM maps provider errors onto many exception types
             raise self._failure(exc, condition, started) from None
         usage = getattr(response, "usage", None)
+        model = self._answered_by(response, condition)
         return LlmAnswer(
             text=response.choices[0].message.content or "",
             finish_reason=response.choices[0].finish_reason,
             citations=tuple(citations_from_response(response)),
-            model_used=self._answered_by(response, condition),
+            model_used=self.label(model),
             latency_ms=ms_since(started),
             prompt_tokens=getattr(usage, "prompt_tokens", None),
             completion_tokens=getattr(usage, "completion_tokens", None),
-            cost_usd=0.0 if self.is_mock else cost_usd(response),
+            cost_usd=0.0 if self.is_mock else cost_usd(response, model),
         )
 
     async def open_stream(self, messages: list[dict], condition: Condition) -> AnswerStream:
@@ -104,9 +105,9 @@ class LlmClient:
                 chunks = await self._router.acompletion(**request)
         except Exception as exc:
             raise self._failure(exc, condition, started) from None
-        model_used = self._answered_by(chunks, condition)
-        stream = AnswerStream(chunks, messages, model_used, started, deadline, self.is_mock,
-                              lambda exc: self._failure(exc, condition, started, model_used))
+        model = self._answered_by(chunks, condition)
+        stream = AnswerStream(chunks, messages, model, self.label(model), started, deadline, self.is_mock,
+                              lambda exc: self._failure(exc, condition, started, self.label(model)))
         await stream.wait_first_token()
         return stream
 
@@ -131,8 +132,9 @@ class LlmClient:
             self._known[model] = None
 
     def _answered_by(self, response: object, condition: Condition) -> str:
+        """The deployment that answered, as LiteLLM reports it: a fallback when the primary failed."""
         hidden = getattr(response, "_hidden_params", None) or {}
-        return self.label(hidden.get("litellm_model_name") or condition.model)
+        return hidden.get("litellm_model_name") or condition.model
 
     def _failure(self, exc: BaseException, condition: Condition, started: float,
                  model_used: str | None = None) -> LlmFailure:

@@ -39,8 +39,19 @@ def ms_since(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
 
 
-def cost_usd(response: object) -> float | None:
+def cost_usd(response: object, model: str) -> float | None:
+    """From LiteLLM's cost map; None when the map has no price for `model` (local and custom models)."""
     try:
-        return float(litellm.completion_cost(completion_response=response))
+        cost = float(litellm.completion_cost(completion_response=response))
     except Exception:  # unknown model pricing is normal for local and custom models
         return None
+    return cost if cost or _has_price(model) else None
+
+
+def _has_price(model: str) -> bool:
+    # The Router enters each of its models into the cost map at price 0, so "mapped" is not "priced".
+    try:
+        info = litellm.get_model_info(model=model)
+    except Exception:
+        return False
+    return bool(info.get("input_cost_per_token") or info.get("output_cost_per_token"))

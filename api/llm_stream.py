@@ -21,9 +21,10 @@ class AnswerStream:
     """Reads LiteLLM's chunk stream under the call's deadline; `to_failure` maps an error onto the LlmFailure
     the client sees (429/502/504)."""
 
-    def __init__(self, chunks: Any, messages: list[dict], model_used: str, started: float, deadline: float,
-                 is_mock: bool, to_failure: Callable[[BaseException], LlmFailure]) -> None:
-        self.model_used = model_used
+    def __init__(self, chunks: Any, messages: list[dict], model: str, model_used: str, started: float,
+                 deadline: float, is_mock: bool, to_failure: Callable[[BaseException], LlmFailure]) -> None:
+        self.model_used = model_used  # as labelled for the record ("mock:..." in mock mode)
+        self._model = model
         self.is_complete = False  # the provider finished the answer (as opposed to a cut or abandoned stream)
         self._chunks = chunks
         self._messages = messages
@@ -35,6 +36,7 @@ class AnswerStream:
         self._pending: list[str] = []  # deltas read ahead while waiting for the first token
         self._parts: list[str] = []
         self._ttft_ms: float | None = None
+        self._latency_ms: float | None = None  # set when the stream ends, complete or broken
         self._usage: Any = None
         self._finish_reason: str | None = None
 
@@ -69,7 +71,7 @@ class AnswerStream:
         return LlmAnswer(
             text=self.text,
             model_used=self.model_used,
-            latency_ms=ms_since(self._started),
+            latency_ms=self._latency_ms if self._latency_ms is not None else ms_since(self._started),
             ttft_ms=self._ttft_ms,
             prompt_tokens=getattr(self._usage, "prompt_tokens", None),
             completion_tokens=getattr(self._usage, "completion_tokens", None),
@@ -87,8 +89,10 @@ class AnswerStream:
                 chunk = await anext(self._chunks)
         except StopAsyncIteration:
             self.is_complete = True
+            self._latency_ms = ms_since(self._started)
             return None
         except Exception as exc:  # a broken stream, a timeout, a provider error mid-answer
+            self._latency_ms = ms_since(self._started)
             await self.aclose()
             raise self._to_failure(exc) from None
         return self._take(chunk)
@@ -119,4 +123,4 @@ class AnswerStream:
         if self._is_mock:
             return 0.0
         # Only what the provider reported: an abandoned stream has no usage, and an estimate would pass for it.
-        return cost_usd(built) if built is not None and self._usage is not None else None
+        return cost_usd(built, self._model) if built is not None and self._usage is not None else None

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from api.limits import Limits
 from api.schemas import ClientBody, ErrorOut
 from api.storable import INT64_MAX, INT64_MIN
+from api.stream_events import event_stream_schema
 
 STORABLE_REF = {"$ref": "#/components/schemas/StorableValue"}
 KEY_PATTERN = "^([^$\x00][^\x00]*)?$"  # no leading '$', no NUL
@@ -52,15 +53,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: _error("Body fails validation or cannot be stored; `fields` names each offending field"),
     503: _error("Queue full or storage unavailable", retry_after=True),
 }
-_QUERY_EVENTS = (
-    'With `"stream": true` (or `Accept: text/event-stream`): server-sent events `start` (query_id, model_used, '
-    "experiment, arm, source), `delta` (text) per token chunk, then `done` (the JSON answer's fields plus "
-    "finish_reason, latency_ms, ttft_ms, prompt_tokens, completion_tokens, cost_usd) or `error` (error, status, "
-    "query_id) if the answer breaks after it started. Each `data:` is one JSON object."
-)
 QUERY_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "The answer, as JSON or as server-sent events",
-          "content": {"text/event-stream": {"schema": {"type": "string", "description": _QUERY_EVENTS}}}},
+    200: {"description": 'The answer: JSON, or server-sent events with `"stream": true` or `Accept: text/event-stream`',
+          "content": {"text/event-stream": {"schema": event_stream_schema()}}},
     **ERROR_RESPONSES,
     429: _error("Rate limited here (QUERY_RATE_PER_MIN per user, QUERY_IP_RATE_PER_MIN per IP) or by the LLM "
                 "provider (Retry-After when it sent one); a provider's 429 is still logged", retry_after=True),

@@ -1,21 +1,17 @@
-"""A /query answered as server-sent events, and its one query record.
+"""A /query answered as server-sent events (api/stream_events.py), and its one query record.
 
-Events, in order (each `data:` is one JSON object):
-- `start`: query_id, model_used, experiment, arm, source (the sources fetched before the answer).
-- `delta`: text, one per token chunk.
-- `done`: what a non-streamed /query returns (response, source as stored, query_id, model_used,
-  experiment, arm) plus finish_reason, latency_ms, ttft_ms, prompt_tokens, completion_tokens, cost_usd.
-  Sent after the record is queued.
-- `error` (instead of `done`, when the answer breaks after it started): error, status, query_id.
-
-The record is written once: before `done`, or when the stream ends otherwise. A client that leaves
-mid-answer gets its partial answer stored with `"aborted": true`.
+The record is written once: before `done` is sent, or else when the stream ends, however it ends.
+A client that leaves mid-answer gets its partial answer stored with `"aborted": true`; an answer
+that breaks or times out mid-way is stored with its partial text and `error`.
 """
 
 import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
 
 from api.build import build_query_record
 from api.conditions import Condition
@@ -24,9 +20,10 @@ from api.errors import ApiError
 from api.ingest import queue_records
 from api.llm import LlmFailure
 from api.llm_stream import AnswerStream
-from api.schemas import QueryIn
+from api.schemas import QueryIn, SourceOut
 from api.sources import extract_sources
 from api.sse import EventStreamResponse, sse_event
+from api.stream_events import StreamDelta, StreamDone, StreamError, StreamStart
 from shared.records import Source
 
 logger = logging.getLogger(__name__)
@@ -59,25 +56,24 @@ class QueryStream:
         return EventStreamResponse(self._events(), self._end)
 
     async def _events(self) -> AsyncIterator[bytes]:
-        yield sse_event("start", {**self._identity(), "source": _dump(self._sources)})
+        yield _event("start", StreamStart(**self._identity(), source=_shown(self._sources)))
         try:
             async for text in self._stream.deltas():
-                yield sse_event("delta", {"text": text})
+                yield _event("delta", StreamDelta(text=text))
         except LlmFailure as failure:
             self._failure = failure
             await self._log_once()
-            yield sse_event("error", {"error": failure.message, "status": failure.status, "query_id": self._query_id})
+            yield _event("error", StreamError(error=failure.message, status=failure.status, query_id=self._query_id))
             return
         answer = self._stream.answer()
         sources = await self._log_once()
-        yield sse_event("done", {
-            "response": answer.text, "source": _dump(sources), **self._identity(),
-            "finish_reason": answer.finish_reason, "latency_ms": answer.latency_ms, "ttft_ms": answer.ttft_ms,
-            "prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
-            "cost_usd": answer.cost_usd,
-        })
+        yield _event("done", StreamDone(
+            **self._identity(), response=answer.text, source=_shown(sources), finish_reason=answer.finish_reason,
+            latency_ms=answer.latency_ms, ttft_ms=answer.ttft_ms, prompt_tokens=answer.prompt_tokens,
+            completion_tokens=answer.completion_tokens, cost_usd=answer.cost_usd,
+        ))
 
-    def _identity(self) -> dict:
+    def _identity(self) -> dict[str, Any]:
         return {"query_id": self._query_id, "model_used": self._stream.model_used,
                 "experiment": self._condition.experiment, "arm": self._condition.arm}
 
@@ -94,11 +90,13 @@ class QueryStream:
 
     async def _write_record(self) -> list[Source]:
         answer = self._stream.answer()
-        is_complete = self._stream.is_complete and self._failure is None
+        has_failed = self._failure is not None
+        is_complete = self._stream.is_complete and not has_failed
         sources = shown_sources(self._sources, answer.citations, answer.text)
         record = build_query_record(self._query, self._query_id, self._received_at, answer, sources,
                                     self._condition, self._history_turns)
-        update: dict = {"streamed": True, "aborted": not is_complete and self._failure is None}
+        # Neither finished nor failed: the client left (or the server cancelled the request) mid-answer.
+        update: dict[str, Any] = {"streamed": True, "aborted": not is_complete and not has_failed}
         if self._failure is not None:
             update["error"] = self._failure.message
         try:
@@ -112,7 +110,6 @@ class QueryStream:
                                              "arm": self._condition.arm})
         return sources
 
-
     async def _append_history(self, answer_text: str) -> None:
         try:
             await self._state.history.append(self._query.session_id, self._query.query, answer_text)
@@ -120,5 +117,9 @@ class QueryStream:
             logger.exception("session history not updated", extra={"query_id": self._query_id})
 
 
-def _dump(sources: list[Source]) -> list[dict]:
-    return [s.model_dump() for s in sources]
+def _shown(sources: list[Source]) -> list[SourceOut]:
+    return [SourceOut(**s.model_dump()) for s in sources]
+
+
+def _event(name: str, data: BaseModel) -> bytes:
+    return sse_event(name, data.model_dump())

@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 import orjson
 from fastapi.sse import format_sse_event
-from starlette.responses import Response
+from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ def sse_event(event: str, data: dict[str, Any]) -> bytes:
     return format_sse_event(event=event, data_str=orjson.dumps(data).decode())
 
 
-class EventStreamResponse(Response):
+class EventStreamResponse(StreamingResponse):
     """Sends `events` as text/event-stream until they end or the client leaves, then awaits `on_end`.
 
     The client leaving is noticed while the events wait (e.g. on the LLM), not only at the next send:
@@ -42,7 +42,7 @@ class EventStreamResponse(Response):
 
     def __init__(self, events: AsyncIterator[bytes], on_end: Callable[[], Awaitable[None]],
                  headers: dict[str, str] | None = None) -> None:
-        super().__init__(headers={**SSE_HEADERS, **(headers or {})})
+        super().__init__(events, headers={**SSE_HEADERS, **(headers or {})})
         self._events = events
         self._on_end = on_end
 
@@ -63,6 +63,8 @@ class EventStreamResponse(Response):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:  # the client is gone (an ASGI 2.4 server raises on send)
             pass
+        except Exception:  # the response has started: a 500 is no longer possible, so log it and end
+            logger.exception("event stream failed")
         scope.cancel()  # stop waiting for a disconnect
 
     async def _end(self) -> None:
