@@ -1,20 +1,29 @@
-"""The one place that talks to LiteLLM. Only the API imports it."""
+"""The one place that talks to LiteLLM. Only the API imports it.
+
+Every call goes through one `litellm.Router`: it retries a failing model (LLM_NUM_RETRIES), then tries
+LLM_FALLBACKS in order. LLM_TIMEOUT_S bounds each HTTP attempt and, here, the whole call with its
+retries and fallbacks, so a participant never waits longer and the record is queued in time for
+the export's settle margin (`Settings.export_settle_s`).
+"""
 
 import asyncio
 import logging
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable
 
 # Importing LiteLLM would otherwise fetch its model price map from the internet.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import litellm  # noqa: E402
+from litellm.router import Deployment  # noqa: E402
 
 from api.conditions import Condition  # noqa: E402
-from api.errors import ApiError  # noqa: E402
+from api.llm_answer import LlmAnswer, LlmFailure, cost_usd, ms_since  # noqa: E402
+from api.llm_stream import AnswerStream  # noqa: E402
 from api.sources import citations_from_response  # noqa: E402
-from shared.records import Source  # noqa: E402
 from shared.settings import Settings  # noqa: E402
+
+__all__ = ["LlmAnswer", "LlmClient", "LlmFailure", "is_mock_mode"]
 
 logger = logging.getLogger(__name__)
 
@@ -23,28 +32,6 @@ MOCK_TEXT = (
     "[LiteLLM providers](https://docs.litellm.ai/docs/providers) - the list of models you can use.\n"
     "[FastAPI](https://fastapi.tiangolo.com/) - the framework serving this API."
 )
-
-
-@dataclass(frozen=True)
-class LlmAnswer:
-    text: str
-    model_used: str
-    latency_ms: float
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    cost_usd: float | None
-    finish_reason: str | None = None
-    ttft_ms: float | None = None
-    citations: tuple[Source, ...] = ()  # a web-search model's own citations
-
-
-class LlmFailure(ApiError):
-    """An LLM call that failed; carries what to log with the failed query."""
-
-    def __init__(self, status: int, message: str, model_used: str, latency_ms: float) -> None:
-        super().__init__(status, message)
-        self.model_used = model_used
-        self.latency_ms = latency_ms
 
 
 def is_mock_mode(settings: Settings) -> bool:
@@ -56,63 +43,120 @@ def is_mock_mode(settings: Settings) -> bool:
     return not litellm.validate_environment(model=settings.LITELLM_MODEL)["keys_in_environment"]
 
 
+def fallback_models(settings: Settings) -> list[str]:
+    return [m.strip() for m in settings.LLM_FALLBACKS.split(",") if m.strip()]
+
+
 class LlmClient:
-    def __init__(self, settings: Settings) -> None:
+    """Built once in the lifespan. `models`: every model a Condition may ask for (the experiment arms')."""
+
+    def __init__(self, settings: Settings, models: Iterable[str] = ()) -> None:
         self.model = settings.LITELLM_MODEL
         self.is_mock = is_mock_mode(settings)
-        self._timeout_s = settings.LLM_TIMEOUT_S
+        self.timeout_s = settings.LLM_TIMEOUT_S
         self._api_base = settings.LLM_API_BASE or None
         self._api_key = settings.LLM_API_KEY or None
+        self._fallbacks = fallback_models(settings)
+        self._known = dict.fromkeys([self.model, *models, *self._fallbacks])
+        self._router = litellm.Router(
+            model_list=[self._deployment(m) for m in self._known],
+            num_retries=settings.LLM_NUM_RETRIES,
+            timeout=self.timeout_s,
+            # Applies to every primary, arm models included; a fallback is not itself fallen back from.
+            default_fallbacks=self._fallbacks or None,
+        )
 
     @property
     def model_used(self) -> str:
-        return f"mock:{self.model}" if self.is_mock else self.model
+        return self.label(self.model)
+
+    def label(self, model: str) -> str:
+        """What `model_used` says: mock answers are clearly marked as such."""
+        return f"mock:{model}" if self.is_mock else model
 
     async def answer(self, messages: list[dict], condition: Condition) -> LlmAnswer:
         started = time.perf_counter()
         try:
-            # LiteLLM's own timeout covers the HTTP call; the outer one also bounds retries and hooks.
-            async with asyncio.timeout(self._timeout_s + 1):
-                response = await litellm.acompletion(**self._request(messages, condition))
-        except (TimeoutError, litellm.Timeout):
-            raise self._failure(504, f"the LLM did not answer within {self._timeout_s:g} s", started) from None
+            async with asyncio.timeout(self.timeout_s):
+                response = await self._router.acompletion(**self._request(messages, condition))
         except Exception as exc:  # LiteLLM maps provider errors onto many exception types
-            logger.warning("llm call failed", extra={"model": self.model, "error": repr(exc)[:300]})
-            raise self._failure(502, f"the LLM provider failed: {type(exc).__name__}", started) from None
+            raise self._failure(exc, condition, started) from None
         usage = getattr(response, "usage", None)
+        model = self._answered_by(response, condition)
         return LlmAnswer(
             text=response.choices[0].message.content or "",
             finish_reason=response.choices[0].finish_reason,
             citations=tuple(citations_from_response(response)),
-            model_used=self.model_used,
-            latency_ms=_ms_since(started),
+            model_used=self.label(model),
+            latency_ms=ms_since(started),
             prompt_tokens=getattr(usage, "prompt_tokens", None),
             completion_tokens=getattr(usage, "completion_tokens", None),
-            cost_usd=0.0 if self.is_mock else _cost_usd(response),
+            cost_usd=0.0 if self.is_mock else cost_usd(response, model),
         )
 
+    async def open_stream(self, messages: list[dict], condition: Condition) -> AnswerStream:
+        """Starts a streamed answer and waits for its first token, so a failure before it is still a plain
+        JSON error (429/502/504). Later failures surface from `AnswerStream.deltas()` as LlmFailure."""
+        started = time.perf_counter()
+        deadline = asyncio.get_running_loop().time() + self.timeout_s
+        request = {**self._request(messages, condition), "stream": True, "stream_options": {"include_usage": True}}
+        try:
+            async with asyncio.timeout_at(deadline):
+                chunks = await self._router.acompletion(**request)
+        except Exception as exc:
+            raise self._failure(exc, condition, started) from None
+        model = self._answered_by(chunks, condition)
+        stream = AnswerStream(chunks, messages, model, self.label(model), started, deadline, self.is_mock,
+                              lambda exc: self._failure(exc, condition, started, self.label(model)))
+        await stream.wait_first_token()
+        return stream
+
     def _request(self, messages: list[dict], condition: Condition) -> dict:
-        request = {"model": condition.model, "messages": messages, "timeout": self._timeout_s, "num_retries": 0}
+        self._ensure_known(condition.model)
+        request: dict = {"model": condition.model, "messages": messages}
         if condition.temperature is not None:
             request["temperature"] = condition.temperature
-        if self._api_base:
-            request["api_base"] = self._api_base
-        if self._api_key:
-            request["api_key"] = self._api_key
         if self.is_mock:
             request["mock_response"] = MOCK_TEXT
         return request
 
-    def _failure(self, status: int, message: str, started: float) -> LlmFailure:
-        return LlmFailure(status, message, model_used=self.model_used, latency_ms=_ms_since(started))
+    def _deployment(self, model: str) -> dict:
+        params = {"model": model, "api_base": self._api_base, "api_key": self._api_key}
+        return {"model_name": model, "litellm_params": {k: v for k, v in params.items() if v is not None}}
+
+    def _ensure_known(self, model: str) -> None:
+        # An arm model nobody passed in at construction: served all the same, with the same fallbacks.
+        if model not in self._known:
+            logger.warning("model added to the router at first use", extra={"model": model})
+            self._router.add_deployment(Deployment(**self._deployment(model)))
+            self._known[model] = None
+
+    def _answered_by(self, response: object, condition: Condition) -> str:
+        """The deployment that answered, as LiteLLM reports it: a fallback when the primary failed."""
+        hidden = getattr(response, "_hidden_params", None) or {}
+        return hidden.get("litellm_model_name") or condition.model
+
+    def _failure(self, exc: BaseException, condition: Condition, started: float,
+                 model_used: str | None = None) -> LlmFailure:
+        status, message, headers = self._classify(exc)
+        logger.warning("llm call failed", extra={"model": condition.model, "status": status,
+                                                 "error": repr(exc)[:300]})
+        return LlmFailure(status, message, model_used=model_used or self.label(condition.model),
+                          latency_ms=ms_since(started), headers=headers)
+
+    def _classify(self, exc: BaseException) -> tuple[int, str, dict[str, str] | None]:
+        """429 for a provider's rate limit, 504 for a timeout, 502 for any other upstream failure."""
+        if isinstance(exc, TimeoutError | litellm.Timeout):
+            return 504, f"the LLM did not answer within {self.timeout_s:g} s", None
+        if isinstance(exc, litellm.RateLimitError):
+            retry_after = _retry_after_s(exc)
+            headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+            return 429, "the LLM provider is rate limiting requests; retry later", headers
+        return 502, f"the LLM provider failed: {type(exc).__name__}", None
 
 
-def _ms_since(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 2)
-
-
-def _cost_usd(response: object) -> float | None:
-    try:
-        return float(litellm.completion_cost(completion_response=response))
-    except Exception:  # unknown model pricing is normal for local and custom models
-        return None
+def _retry_after_s(exc: BaseException) -> int | None:
+    """The provider's Retry-After in whole seconds, when it sent one."""
+    headers = getattr(exc, "litellm_response_headers", None) or getattr(getattr(exc, "response", None), "headers", None)
+    value = str((headers or {}).get("retry-after", "")).strip()
+    return int(value) if value.isdigit() else None

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from api.limits import Limits
 from api.schemas import ClientBody, ErrorOut
 from api.storable import INT64_MAX, INT64_MIN
+from api.stream_events import event_stream_schema
 
 STORABLE_REF = {"$ref": "#/components/schemas/StorableValue"}
 KEY_PATTERN = "^([^$\x00][^\x00]*)?$"  # no leading '$', no NUL
@@ -53,9 +54,12 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: _error("Queue full or storage unavailable", retry_after=True),
 }
 QUERY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": 'The answer: JSON, or server-sent events with `"stream": true` or `Accept: text/event-stream`',
+          "content": {"text/event-stream": {"schema": event_stream_schema()}}},
     **ERROR_RESPONSES,
-    429: _error("Rate limited (QUERY_RATE_PER_MIN per user, QUERY_IP_RATE_PER_MIN per IP)", retry_after=True),
-    502: _error("The LLM provider failed; the attempt is still logged"),
+    429: _error("Rate limited here (QUERY_RATE_PER_MIN per user, QUERY_IP_RATE_PER_MIN per IP) or by the LLM "
+                "provider (Retry-After when it sent one); a provider's 429 is still logged", retry_after=True),
+    502: _error("The LLM provider failed (after retries and LLM_FALLBACKS); the attempt is still logged"),
     504: _error("The LLM did not answer within LLM_TIMEOUT_S; the attempt is still logged"),
 }
 

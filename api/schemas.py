@@ -9,6 +9,7 @@ from pydantic import (
     Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
+    StrictBool,
     StrictFloat,
     StrictInt,
     StrictStr,
@@ -130,7 +131,7 @@ class QueryIn(ClientBody):
     user_id: UserId
     session_id: SessionId | None = None
     query: QueryText
-    stream: bool = Field(default=False, description="Answer as server-sent events (as does `Accept: text/event-stream`).")
+    stream: StrictBool = Field(default=False, description="Answer as server-sent events (as does `Accept: text/event-stream`).")
 
 
 class SourceOut(BaseModel):

@@ -1,18 +1,19 @@
 import logging
+from typing import Any
 
 from fastapi import APIRouter, Request
 
 from api.auth import IngestKeyDep
 from api.body import read_json_body
 from api.build import build_query_record, validate_body
-from api.deps import StateDep
+from api.deps import AppState, StateDep
 from api.errors import ApiError
 from api.ingest import queue_records
 from api.openapi import QUERY_RESPONSES, json_body
 from api.prompt import build_messages
+from api.query_stream import QueryStream, shown_sources
 from api.schemas import QueryIn, QueryOut, SourceOut
-from api.sources import extract_sources
-from shared.records import QueryRecord, Source, new_record_id, utc_now_ms
+from shared.records import QueryRecord, new_record_id, utc_now_ms
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["llm"])
@@ -20,32 +21,43 @@ router = APIRouter(tags=["llm"])
 
 @router.post(
     "/query",
+    response_model=QueryOut,
     openapi_extra=json_body(QueryIn),
     responses=QUERY_RESPONSES,
 )
-async def query(request: Request, state: StateDep, _: IngestKeyDep) -> QueryOut:
-    """Answer through LiteLLM under the participant's condition, and log the exchange, failed attempts included."""
+async def query(request: Request, state: StateDep, _: IngestKeyDep) -> Any:
+    """Answer through LiteLLM under the participant's condition, and log the exchange, failed attempts included.
+
+    With `"stream": true` (or `Accept: text/event-stream`) the answer comes as server-sent events:
+    `start`, `delta`..., then `done` (or `error`); see api/query_stream.py.
+    """
     received_at = utc_now_ms()
     body = await read_json_body(request, state.settings.MAX_EVENT_BYTES, state.limits)
     query_in = validate_body(QueryIn, body, state.limits)
     await state.rate_limiter.check(query_in.user_id, request.client.host if request.client else "unknown")
+    is_streamed = wants_stream(query_in, request.headers.get("accept", ""))
+    _refuse_when_queue_full(state)  # before spending an LLM call whose record could not be queued
     query_id = new_record_id()
     condition = state.experiments.condition_for(query_in.user_id)
-    sources: list[Source] = []
-    history: list[dict] = []
+    sources, history = [], []
     try:
         sources = await state.sources.find(condition, query_in.query)
         history = await state.history.load(query_in.session_id, condition.history_turns)
         messages = build_messages(condition.system_prompt, history, sources, query_in.query)
-        answer = await state.llm.answer(messages, condition)
+        if is_streamed:
+            stream = await state.llm.open_stream(messages, condition)
+        else:
+            answer = await state.llm.answer(messages, condition)
     except ApiError as failure:
         failed = build_query_record(query_in, query_id, received_at, failure, sources, condition, len(history) // 2)
-        await _log_failed_query(state, failed)
+        await _log_failed_query(state, failed.model_copy(update={"streamed": is_streamed}))
         raise
-    # Shown sources first; else the model's own citations; else the links in its answer.
-    sources = sources or list(answer.citations) or _ranked(extract_sources(answer.text))
+    if is_streamed:
+        return QueryStream(state, query_in, query_id, received_at, condition, sources, len(history) // 2,
+                           stream).response()
+    sources = shown_sources(sources, answer.citations, answer.text)
     record = build_query_record(query_in, query_id, received_at, answer, sources, condition, len(history) // 2)
-    await queue_records(state, [record])
+    await queue_records(state, [record.model_copy(update={"streamed": False})])
     await state.history.append(query_in.session_id, query_in.query, answer.text)
     logger.info("query answered", extra={"query_id": query_id, "latency_ms": answer.latency_ms, "arm": condition.arm})
     return QueryOut(
@@ -58,11 +70,20 @@ async def query(request: Request, state: StateDep, _: IngestKeyDep) -> QueryOut:
     )
 
 
-def _ranked(sources: list[Source]) -> list[Source]:
-    return [s.model_copy(update={"rank": rank}) for rank, s in enumerate(sources, start=1)]
+def wants_stream(query_in: QueryIn, accept: str) -> bool:
+    """`stream` in the body wins when sent; otherwise `Accept: text/event-stream` asks for a stream."""
+    if "stream" in query_in.model_fields_set:
+        return query_in.stream
+    return any(part.split(";")[0].strip().lower() == "text/event-stream" for part in accept.split(","))
 
 
-async def _log_failed_query(state: StateDep, record: QueryRecord) -> None:
+def _refuse_when_queue_full(state: AppState) -> None:
+    if state.backlog.is_full:
+        raise ApiError(503, "the ingest queue is full; retry later",
+                       headers={"Retry-After": str(state.settings.RETRY_AFTER_S)})
+
+
+async def _log_failed_query(state: AppState, record: QueryRecord) -> None:
     # The LLM error is what the client must see; a storage error here is only logged.
     try:
         await queue_records(state, [record])

@@ -43,6 +43,9 @@ def test_mock_mode_answers_and_logs_the_exchange(client: TestClient, settings: S
     assert document["latency_ms"] >= 0
     assert document["cost_usd"] == 0.0
     assert {"prompt_tokens", "completion_tokens", "timestamp"} <= document.keys()
+    assert document["streamed"] is False
+    status = client.get("/status").json()
+    assert (status["llm_mock"], status["model"]) == (True, "mock:gpt-4o-mini")
 
 
 def test_real_http_path_through_litellm(redis_server: Service, mongo_server: Service, stub_url: str) -> None:
