@@ -47,5 +47,5 @@ def configure_logging(level: str, process: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # LiteLLM logs request payloads (user content) at INFO.
-    for noisy in ("LiteLLM", "litellm", "httpx", "pymongo"):
+    for noisy in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm", "httpx", "pymongo"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -89,8 +89,10 @@ class Settings(BaseSettings):
 
     @property
     def export_settle_s(self) -> float:
-        """Long enough for any request to finish: a /query may wait LLM_TIMEOUT_S on the LLM."""
-        return self.LLM_TIMEOUT_S + 5 if self.EXPORT_SETTLE_S is None else self.EXPORT_SETTLE_S
+        """Long enough for any request to finish: a /query may wait on search, then LLM_TIMEOUT_S on the LLM."""
+        if self.EXPORT_SETTLE_S is not None:
+            return self.EXPORT_SETTLE_S
+        return self.SEARCH_TIMEOUT_S + self.LLM_TIMEOUT_S + 5
 
     @property
     def cors_origins(self) -> list[str]:
