@@ -109,7 +109,8 @@ def test_weight_change_keeps_existing_participants_on_queries_and_events(
                            EXPERIMENT_FILE=str(write_experiment(tmp_path, "exp-1", EVEN, filename="v1")))
     existing = asyncio.run(_assign_as_older_process(before, participants(90)))
     changed = [{"name": "control", "weight": 100}, *EVEN[1:]]
-    after = before.model_copy(update={"EXPERIMENT_FILE": str(write_experiment(tmp_path, "exp-1", changed, filename="v2"))})
+    v2 = write_experiment(tmp_path, "exp-1", changed, filename="v2")
+    after = before.model_copy(update={"EXPERIMENT_FILE": str(v2)})
 
     with TestClient(create_app(after)) as client:
         answered = {user: _query(client, user)["arm"] for user in existing}
