@@ -1,5 +1,6 @@
 """Turns a `/log_events` body into records plus one result per event: a bad event never sinks its batch."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -13,6 +14,8 @@ from api.limits import Limits
 from api.schemas import ClientTimestamp, EventIn
 from api.storable import storability_errors
 from shared.records import EventRecord
+
+StampFor = Callable[[str], dict[str, str]]
 
 
 class _Envelope(BaseModel):
@@ -49,11 +52,12 @@ def read_envelope(body: Any, max_events: int) -> tuple[list[Any], Any]:
 
 
 def build_batch(events: list[Any], sent_at: Any, received_at: datetime, limits: Limits,
-                max_event_bytes: int) -> BatchOutcome:
+                max_event_bytes: int, stamp_for: StampFor | None = None) -> BatchOutcome:
+    """`stamp_for(user_id)`: the user's experiment arm for each record (`Experiments.stamp`)."""
     outcome = BatchOutcome()
     for index, event in enumerate(events):
         try:
-            record = _build_one(event, sent_at, received_at, limits, max_event_bytes)
+            record = _build_one(event, sent_at, received_at, limits, max_event_bytes, stamp_for)
         except ApiError as exc:
             outcome.results.append({"index": index, "error": exc.message, **exc.details})
             continue
@@ -62,7 +66,8 @@ def build_batch(events: list[Any], sent_at: Any, received_at: datetime, limits: 
     return outcome
 
 
-def _build_one(event: Any, sent_at: Any, received_at: datetime, limits: Limits, max_event_bytes: int) -> EventRecord:
+def _build_one(event: Any, sent_at: Any, received_at: datetime, limits: Limits, max_event_bytes: int,
+               stamp_for: StampFor | None) -> EventRecord:
     """The same checks `/log_event` makes, so an event is accepted alone exactly when it is in a batch."""
     if not isinstance(event, dict):
         raise ApiError(422, "event must be a JSON object")
@@ -71,4 +76,5 @@ def _build_one(event: Any, sent_at: Any, received_at: datetime, limits: Limits, 
     # Storable, so serialisable; a batch must not smuggle in events larger than /log_event takes.
     if len(orjson.dumps(event)) > max_event_bytes:
         raise ApiError(413, f"event is larger than {max_event_bytes} bytes")
-    return build_event_record(validate_body(EventIn, event, limits), received_at, sent_at)
+    validated = validate_body(EventIn, event, limits)
+    return build_event_record(validated, received_at, sent_at, stamp_for(validated.user_id) if stamp_for else None)

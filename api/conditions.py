@@ -1,7 +1,8 @@
 """The condition one participant's /query runs under: the settings, overridden by their experiment arm."""
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from shared.settings import Settings
 
@@ -32,3 +33,8 @@ def default_condition(settings: Settings) -> Condition:
         source_set=None,
         history_turns=settings.SESSION_HISTORY_TURNS,
     )
+
+
+def arm_condition(base: Condition, experiment: str, arm: str, overrides: dict[str, Any]) -> Condition:
+    """The default condition with what the arm sets (`ArmSpec.overrides()`), labelled with the arm."""
+    return replace(base, **overrides, experiment=experiment, arm=arm)

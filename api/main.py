@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from api.backlog import BacklogMonitor
 from api.deps import AppState
 from api.errors import install_error_handlers
+from api.experiment_spec import load_experiment
 from api.experiments import Experiments
 from api.history import SessionHistory
 from api.limits import Limits
@@ -20,7 +21,7 @@ from api.llm import LlmClient
 from api.middleware import RequestContextMiddleware
 from api.openapi import install_openapi
 from api.ratelimit import RateLimiter
-from api.routes import events, export, export_jobs, queries, status
+from api.routes import events, experiment, export, export_jobs, queries, status
 from api.sources import SourceFinder
 from shared.mongo import create_mongo_client
 from shared.settings import Settings
@@ -35,6 +36,7 @@ def create_redis_client(settings: Settings) -> Redis:
 
 
 def create_app(settings: Settings) -> FastAPI:
+    load_experiment(settings)  # fail fast, before serving: an invalid EXPERIMENT_FILE raises, naming the file
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, AppState]]:
         redis = create_redis_client(settings)
@@ -51,9 +53,10 @@ def create_app(settings: Settings) -> FastAPI:
         backlog.start()
         logger.info("api started", extra={"llm_mock": llm.is_mock, "model": llm.model_used})
         rate_limiter = RateLimiter(redis, names, settings.QUERY_RATE_PER_MIN, settings.QUERY_IP_RATE_PER_MIN)
-        experiments = Experiments(settings)
+        experiments = Experiments(settings, redis, names)
+        await experiments.start()
         sources = SourceFinder(settings)
-        history = SessionHistory(redis, names, settings)
+        history = SessionHistory(redis, names, settings, experiments.max_history_turns)
         state = AppState(settings, redis, mongo, names, backlog, llm, rate_limiter, jobs, experiments, sources, history)
         try:
             yield {"app": state}
@@ -73,7 +76,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_error_handlers(app)
     install_openapi(app, Limits.from_settings(settings))
-    for module in (status, events, queries, export, export_jobs):
+    for module in (status, events, queries, export, export_jobs, experiment):
         # Per router, not FastAPI(max_body_size=...): the app-level limiter sits outside our middleware
         # and answers plain text; this one sits inside, so its 413 leaves as JSON like every error.
         app.include_router(module.router, max_body_size=settings.MAX_BATCH_BYTES)

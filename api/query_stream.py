@@ -112,7 +112,7 @@ class QueryStream:
 
     async def _append_history(self, answer_text: str) -> None:
         try:
-            await self._state.history.append(self._query.session_id, self._query.query, answer_text)
+            await self._state.history.append(self._query.user_id, self._query.session_id, self._query.query, answer_text)
         except Exception:  # the answer is already out: a lost turn of context must not break its stream
             logger.exception("session history not updated", extra={"query_id": self._query_id})
 

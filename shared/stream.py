@@ -23,6 +23,14 @@ class StreamNames:
         """Set while a worker stores one suspect entry alone; left behind only if that worker died."""
         return f"{self.prefix}:lone-attempt:{entry_id.decode()}"
 
+    def experiment_key(self, experiment: str, part: str) -> str:
+        """`assign` (user_id -> arm), `participants` and `queries` (arm -> count) of one experiment."""
+        return f"{self.prefix}:exp:{experiment}:{part}"
+
+    def session_key(self, user_id: str, session_id: str) -> str:
+        """One participant's session; the length prefix keeps ("a:b", "c") apart from ("a", "b:c")."""
+        return f"{self.prefix}:session:{len(user_id)}:{user_id}:{session_id}"
+
     @classmethod
     def for_prefix(cls, prefix: str) -> "StreamNames":
         return cls(

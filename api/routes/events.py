@@ -24,7 +24,8 @@ async def log_event(request: Request, state: StateDep, _: IngestKeyDep) -> Queue
     """Queue one interaction. Accepts application/json and text/plain (navigator.sendBeacon)."""
     received_at = utc_now_ms()
     body = await read_json_body(request, state.settings.MAX_EVENT_BYTES, state.limits)
-    record = build_event_record(validate_body(EventIn, body, state.limits), received_at)
+    event = validate_body(EventIn, body, state.limits)
+    record = build_event_record(event, received_at, stamp=state.experiments.stamp(event.user_id))
     status = await queue_records(state, [record])
     return QueuedOut(status=status, id=record.id)
 
@@ -43,7 +44,8 @@ async def log_events(request: Request, state: StateDep, _: IngestKeyDep, respons
     settings = state.settings
     body = await read_json(request, settings.MAX_BATCH_BYTES)
     events, sent_at = read_envelope(body, settings.MAX_BATCH_EVENTS)
-    outcome = build_batch(events, sent_at, received_at, state.limits, settings.MAX_EVENT_BYTES)
+    outcome = build_batch(events, sent_at, received_at, state.limits, settings.MAX_EVENT_BYTES,
+                          stamp_for=state.experiments.stamp)
     if not outcome.records:
         raise ApiError(422, "no event in the batch is valid; nothing was queued", results=outcome.results)
     status = await queue_records(state, outcome.records)

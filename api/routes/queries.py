@@ -38,11 +38,11 @@ async def query(request: Request, state: StateDep, _: IngestKeyDep) -> Any:
     is_streamed = wants_stream(query_in, request.headers.get("accept", ""))
     _refuse_when_queue_full(state)  # before spending an LLM call whose record could not be queued
     query_id = new_record_id()
-    condition = state.experiments.condition_for(query_in.user_id)
+    condition = await state.experiments.assign(query_in.user_id)
     sources, history = [], []
     try:
         sources = await state.sources.find(condition, query_in.query)
-        history = await state.history.load(query_in.session_id, condition.history_turns)
+        history = await state.history.load(query_in.user_id, query_in.session_id, condition.history_turns)
         messages = build_messages(condition.system_prompt, history, sources, query_in.query)
         if is_streamed:
             stream = await state.llm.open_stream(messages, condition)
@@ -58,7 +58,7 @@ async def query(request: Request, state: StateDep, _: IngestKeyDep) -> Any:
     sources = shown_sources(sources, answer.citations, answer.text)
     record = build_query_record(query_in, query_id, received_at, answer, sources, condition, len(history) // 2)
     await queue_records(state, [record.model_copy(update={"streamed": False})])
-    await state.history.append(query_in.session_id, query_in.query, answer.text)
+    await state.history.append(query_in.user_id, query_in.session_id, query_in.query, answer.text)
     logger.info("query answered", extra={"query_id": query_id, "latency_ms": answer.latency_ms, "arm": condition.arm})
     return QueryOut(
         response=answer.text,
