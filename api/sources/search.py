@@ -59,8 +59,11 @@ def _ranked(results: list, max_results: int) -> list[Source]:
 
 def _reason(exc: Exception) -> str:
     # The status and class say what went wrong without echoing the provider's body (it may hold the query).
+    # LiteLLM gives a connection error (no key, unreadable answer) a made-up 500: that one is not shown.
     status = getattr(exc, "status_code", None)
-    return f"{type(exc).__name__}, upstream status {status}" if isinstance(status, int) else type(exc).__name__
+    if isinstance(status, int) and not isinstance(exc, litellm.APIConnectionError):
+        return f"{type(exc).__name__}, upstream status {status}"
+    return type(exc).__name__
 
 
 def _log_failure(provider: str, started: float, exc: BaseException) -> None:
