@@ -25,6 +25,7 @@ from shared.settings import Settings  # noqa: E402
 
 __all__ = ["LlmAnswer", "LlmClient", "LlmFailure", "is_mock_mode"]
 
+litellm.suppress_debug_info = True  # no "Give Feedback / Provider List" banners on stdout
 logger = logging.getLogger(__name__)
 
 MOCK_TEXT = (
@@ -57,6 +58,7 @@ class LlmClient:
         self._api_base = settings.LLM_API_BASE or None
         self._api_key = settings.LLM_API_KEY or None
         self._fallbacks = fallback_models(settings)
+        self._citations_max = settings.SOURCES_MAX
         self._known = dict.fromkeys([self.model, *models, *self._fallbacks])
         self._router = litellm.Router(
             model_list=[self._deployment(m) for m in self._known],
@@ -86,7 +88,7 @@ class LlmClient:
         return LlmAnswer(
             text=response.choices[0].message.content or "",
             finish_reason=response.choices[0].finish_reason,
-            citations=tuple(citations_from_response(response)),
+            citations=tuple(citations_from_response(response, self._citations_max)),
             model_used=self.label(model),
             latency_ms=ms_since(started),
             prompt_tokens=getattr(usage, "prompt_tokens", None),
@@ -107,7 +109,8 @@ class LlmClient:
             raise self._failure(exc, condition, started) from None
         model = self._answered_by(chunks, condition)
         stream = AnswerStream(chunks, messages, model, self.label(model), started, deadline, self.is_mock,
-                              lambda exc: self._failure(exc, condition, started, self.label(model)))
+                              lambda exc: self._failure(exc, condition, started, self.label(model)),
+                              citations_max=self._citations_max)
         await stream.wait_first_token()
         return stream
 

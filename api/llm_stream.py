@@ -12,7 +12,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import litellm  # noqa: E402
 
 from api.llm_answer import LlmAnswer, LlmFailure, cost_usd, ms_since  # noqa: E402
-from api.sources import citations_from_response  # noqa: E402
+from api.sources import citations_from_stream  # noqa: E402
 
 _MAX_CHUNKS = 100_000  # bounds the read loop; far beyond any answer's token count
 
@@ -22,7 +22,8 @@ class AnswerStream:
     the client sees (429/502/504)."""
 
     def __init__(self, chunks: Any, messages: list[dict], model: str, model_used: str, started: float,
-                 deadline: float, is_mock: bool, to_failure: Callable[[BaseException], LlmFailure]) -> None:
+                 deadline: float, is_mock: bool, to_failure: Callable[[BaseException], LlmFailure],
+                 citations_max: int) -> None:
         self.model_used = model_used  # as labelled for the record ("mock:..." in mock mode)
         self._model = model
         self.is_complete = False  # the provider finished the answer (as opposed to a cut or abandoned stream)
@@ -32,6 +33,7 @@ class AnswerStream:
         self._deadline = deadline
         self._is_mock = is_mock
         self._to_failure = to_failure
+        self._citations_max = citations_max
         self._received: list[Any] = []
         self._pending: list[str] = []  # deltas read ahead while waiting for the first token
         self._parts: list[str] = []
@@ -77,7 +79,7 @@ class AnswerStream:
             completion_tokens=getattr(self._usage, "completion_tokens", None),
             cost_usd=self._cost_usd(built),
             finish_reason=self._finish_reason,
-            citations=tuple(citations_from_response(built)) if built is not None else (),
+            citations=tuple(citations_from_stream(built, self._received, self._citations_max)) if built is not None else (),
         )
 
     async def _read_delta(self) -> str | None:

@@ -43,7 +43,10 @@ def create_app(settings: Settings) -> FastAPI:
         mongo = create_mongo_client(settings)
         names = StreamNames.for_prefix(settings.STREAM_PREFIX)
         backlog = BacklogMonitor(redis, names, settings.QUEUE_HIGH_WATERMARK)
-        llm = LlmClient(settings)
+        experiments = Experiments(settings, redis, names)
+        sources = SourceFinder(settings)
+        sources.check_conditions(experiments.conditions().values())  # an arm's unknown provider or set stops startup
+        llm = LlmClient(settings, models=[c.model for c in experiments.conditions().values()])
         # Shares the pool and connects lazily: arq.create_pool would ping and fail while Redis is down.
         jobs = ArqRedis(redis.connection_pool, default_queue_name=names.arq_queue)
         try:
@@ -53,9 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
         backlog.start()
         logger.info("api started", extra={"llm_mock": llm.is_mock, "model": llm.model_used})
         rate_limiter = RateLimiter(redis, names, settings.QUERY_RATE_PER_MIN, settings.QUERY_IP_RATE_PER_MIN)
-        experiments = Experiments(settings, redis, names)
         await experiments.start()
-        sources = SourceFinder(settings)
         history = SessionHistory(redis, names, settings, experiments.max_history_turns)
         state = AppState(settings, redis, mongo, names, backlog, llm, rate_limiter, jobs, experiments, sources, history)
         try:

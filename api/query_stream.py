@@ -33,9 +33,9 @@ def ranked(sources: list[Source]) -> list[Source]:
     return [s.model_copy(update={"rank": rank}) for rank, s in enumerate(sources, start=1)]
 
 
-def shown_sources(fetched: list[Source], citations: tuple[Source, ...], text: str) -> list[Source]:
+def shown_sources(fetched: list[Source], citations: tuple[Source, ...], text: str, limit: int) -> list[Source]:
     """Fetched sources first; else the model's own citations; else the links in its answer."""
-    return fetched or list(citations) or ranked(extract_sources(text))
+    return fetched or list(citations) or ranked(extract_sources(text, limit))
 
 
 class QueryStream:
@@ -92,7 +92,7 @@ class QueryStream:
         answer = self._stream.answer()
         has_failed = self._failure is not None
         is_complete = self._stream.is_complete and not has_failed
-        sources = shown_sources(self._sources, answer.citations, answer.text)
+        sources = shown_sources(self._sources, answer.citations, answer.text, self._state.settings.SOURCES_MAX)
         record = build_query_record(self._query, self._query_id, self._received_at, answer, sources,
                                     self._condition, self._history_turns)
         # Neither finished nor failed: the client left (or the server cancelled the request) mid-answer.

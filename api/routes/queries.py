@@ -55,7 +55,7 @@ async def query(request: Request, state: StateDep, _: IngestKeyDep) -> Any:
     if is_streamed:
         return QueryStream(state, query_in, query_id, received_at, condition, sources, len(history) // 2,
                            stream).response()
-    sources = shown_sources(sources, answer.citations, answer.text)
+    sources = shown_sources(sources, answer.citations, answer.text, state.settings.SOURCES_MAX)
     record = build_query_record(query_in, query_id, received_at, answer, sources, condition, len(history) // 2)
     await queue_records(state, [record.model_copy(update={"streamed": False})])
     await state.history.append(query_in.user_id, query_in.session_id, query_in.query, answer.text)

@@ -12,6 +12,7 @@ from api.sources import SourcesConfigError
 from scripts.devstack import Service
 from shared.settings import Settings
 from tests.conftest import make_settings
+from tests.experiment_helpers import write_experiment
 from tests.helpers import drain, stored
 from tests.search_stub import CITED, RESULTS, SearchStub, search_stub
 
@@ -125,4 +126,18 @@ def test_a_bad_sources_file_stops_the_api_at_startup(redis_server: Service, mong
     settings = make_settings(redis_server, mongo_server, SOURCES_PROVIDER="static", SOURCES_FILE=str(path))
 
     with pytest.raises(SourcesConfigError, match="default names set 'b'"), TestClient(create_app(settings)):
+        pass
+
+
+def test_an_arm_naming_an_unknown_source_set_stops_the_api_at_startup(
+    redis_server: Service, mongo_server: Service, tmp_path: Path,
+) -> None:
+    sources = tmp_path / "sources.json"
+    sources.write_text('{"sets": {"a": [{"title": "A", "url": "https://a.example"}]}}')
+    arms = [{"name": "control", "weight": 1}, {"name": "curated", "weight": 1, "source_set": "missing"}]
+    experiment = write_experiment(tmp_path, "exp-sets", arms)
+    settings = make_settings(redis_server, mongo_server, SOURCES_PROVIDER="static", SOURCES_FILE=str(sources),
+                             EXPERIMENT_FILE=str(experiment))
+
+    with pytest.raises(SourcesConfigError, match="arm 'curated'.*'missing'"), TestClient(create_app(settings)):
         pass
