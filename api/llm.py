@@ -4,6 +4,10 @@ Every call goes through one `litellm.Router`: it retries a failing model (LLM_NU
 LLM_FALLBACKS in order. LLM_TIMEOUT_S bounds each HTTP attempt and, here, the whole call with its
 retries and fallbacks, so a participant never waits longer and the record is queued in time for
 the export's settle margin (`Settings.export_settle_s`).
+
+The Router's deployments are one per model (with LLM_API_BASE, LLM_API_KEY), or those of the LLM_MODEL_LIST file
+(`api/model_list.py`), where each model_name may have its own base URL and key, several deployments, or a
+`mock_response`.
 """
 
 import asyncio
@@ -20,6 +24,7 @@ from litellm.router import Deployment  # noqa: E402
 from api.conditions import Condition  # noqa: E402
 from api.llm_answer import LlmAnswer, LlmFailure, cost_usd, ms_since  # noqa: E402
 from api.llm_stream import AnswerStream  # noqa: E402
+from api.model_list import ModelListError, check_models_listed, load_model_list  # noqa: E402
 from api.sources import citations_from_response  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 
@@ -36,10 +41,10 @@ MOCK_TEXT = (
 
 
 def is_mock_mode(settings: Settings) -> bool:
-    """Mock when asked to, or when neither a provider key nor an API base is configured."""
+    """Mock when asked to, or when neither a provider key, an API base nor a model list is configured."""
     if settings.LLM_MOCK is not None:
         return settings.LLM_MOCK
-    if settings.LLM_API_BASE:
+    if settings.LLM_API_BASE or settings.LLM_MODEL_LIST:
         return False
     return not litellm.validate_environment(model=settings.LITELLM_MODEL)["keys_in_environment"]
 
@@ -59,22 +64,41 @@ class LlmClient:
         self._api_key = settings.LLM_API_KEY or None
         self._fallbacks = fallback_models(settings)
         self._citations_max = settings.SOURCES_MAX
-        self._known = dict.fromkeys([self.model, *models, *self._fallbacks])
-        self._router = litellm.Router(
-            model_list=[self._deployment(m) for m in self._known],
-            num_retries=settings.LLM_NUM_RETRIES,
-            timeout=self.timeout_s,
-            # Applies to every primary, arm models included; a fallback is not itself fallen back from.
-            default_fallbacks=self._fallbacks or None,
-        )
+        self._mock_chunk_delay_s = settings.LLM_MOCK_CHUNK_DELAY_MS / 1000
+        self._model_list_file = settings.LLM_MODEL_LIST
+        model_list = load_model_list(settings)
+        if model_list is None:
+            self._known = dict.fromkeys([self.model, *models, *self._fallbacks])
+            model_list = [self._deployment(m) for m in self._known]
+        else:
+            self._known = dict.fromkeys(d["model_name"] for d in model_list)
+            check_models_listed(self._model_list_file, set(self._known), _named_models(settings, models))
+            if self._api_base or self._api_key:
+                logger.warning("LLM_API_BASE and LLM_API_KEY are ignored: LLM_MODEL_LIST is set")
+        self._router = self._build_router(model_list, settings)
+
+    def _build_router(self, model_list: list[dict], settings: Settings) -> litellm.Router:
+        try:
+            return litellm.Router(
+                model_list=model_list,
+                num_retries=settings.LLM_NUM_RETRIES,
+                timeout=self.timeout_s,
+                # Applies to every primary, arm models included; a fallback is not itself fallen back from.
+                default_fallbacks=self._fallbacks or None,
+            )
+        except Exception as exc:  # LiteLLM's own checks of a deployment (pydantic, unknown provider, ...)
+            if not self._model_list_file:
+                raise
+            raise ModelListError(f"LLM_MODEL_LIST {self._model_list_file}: LiteLLM refused a deployment: "
+                                 f"{' '.join(str(exc).split())[:500]}") from None
 
     @property
     def model_used(self) -> str:
         return self.label(self.model)
 
-    def label(self, model: str) -> str:
-        """What `model_used` says: mock answers are clearly marked as such."""
-        return f"mock:{model}" if self.is_mock else model
+    def label(self, model: str, mock: bool = False) -> str:
+        """What `model_used` says: mock answers (mock mode, or a deployment's mock_response) are marked as such."""
+        return f"mock:{model}" if self.is_mock or mock else model
 
     async def answer(self, messages: list[dict], condition: Condition) -> LlmAnswer:
         started = time.perf_counter()
@@ -84,16 +108,16 @@ class LlmClient:
         except Exception as exc:  # LiteLLM maps provider errors onto many exception types
             raise self._failure(exc, condition, started) from None
         usage = getattr(response, "usage", None)
-        model = self._answered_by(response, condition)
+        model, mock = self._answered_by(response, condition)
         return LlmAnswer(
             text=response.choices[0].message.content or "",
             finish_reason=response.choices[0].finish_reason,
             citations=tuple(citations_from_response(response, self._citations_max)),
-            model_used=self.label(model),
+            model_used=self.label(model, mock),
             latency_ms=ms_since(started),
             prompt_tokens=getattr(usage, "prompt_tokens", None),
             completion_tokens=getattr(usage, "completion_tokens", None),
-            cost_usd=0.0 if self.is_mock else cost_usd(response, model),
+            cost_usd=0.0 if self.is_mock or mock else cost_usd(response, model),
         )
 
     async def open_stream(self, messages: list[dict], condition: Condition) -> AnswerStream:
@@ -107,10 +131,15 @@ class LlmClient:
                 chunks = await self._router.acompletion(**request)
         except Exception as exc:
             raise self._failure(exc, condition, started) from None
-        model = self._answered_by(chunks, condition)
-        stream = AnswerStream(chunks, messages, model, self.label(model), started, deadline, self.is_mock,
-                              lambda exc: self._failure(exc, condition, started, self.label(model)),
-                              citations_max=self._citations_max)
+        model, mock_deployment = self._answered_by(chunks, condition)
+        model_used = self.label(model, mock_deployment)
+        is_mock_answer = self.is_mock or mock_deployment
+        stream = AnswerStream(chunks, messages, model, model_used, started, deadline, is_mock_answer,
+                              lambda exc: self._failure(exc, condition, started, model_used),
+                              citations_max=self._citations_max,
+                              # LiteLLM sends a mock answer's chunks all at once; pace them so a demo can see
+                              # (and leave) a stream. Never for a real provider.
+                              chunk_delay_s=self._mock_chunk_delay_s if is_mock_answer else 0.0)
         await stream.wait_first_token()
         return stream
 
@@ -129,15 +158,22 @@ class LlmClient:
 
     def _ensure_known(self, model: str) -> None:
         # An arm model nobody passed in at construction: served all the same, with the same fallbacks.
-        if model not in self._known:
+        # (With LLM_MODEL_LIST every model was checked at startup; one not in the file fails in the Router.)
+        if model not in self._known and not self._model_list_file:
             logger.warning("model added to the router at first use", extra={"model": model})
             self._router.add_deployment(Deployment(**self._deployment(model)))
             self._known[model] = None
 
-    def _answered_by(self, response: object, condition: Condition) -> str:
-        """The deployment that answered, as LiteLLM reports it: a fallback when the primary failed."""
+    def _answered_by(self, response: object, condition: Condition) -> tuple[str, bool]:
+        """The model of the deployment that answered, as LiteLLM reports it (a fallback when the primary
+        failed), and whether that deployment answers with its own mock_response."""
         hidden = getattr(response, "_hidden_params", None) or {}
-        return hidden.get("litellm_model_name") or condition.model
+        model = hidden.get("litellm_model_name") or condition.model
+        model_id = hidden.get("model_id")
+        if not (self._model_list_file and model_id):  # only a model list's deployments carry a mock_response
+            return model, False
+        deployment = self._router.registry().deployment(str(model_id))
+        return model, deployment is not None and getattr(deployment.litellm_params, "mock_response", None) is not None
 
     def _failure(self, exc: BaseException, condition: Condition, started: float,
                  model_used: str | None = None) -> LlmFailure:
@@ -156,6 +192,14 @@ class LlmClient:
             headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
             return 429, "the LLM provider is rate limiting requests; retry later", headers
         return 502, f"the LLM provider failed: {type(exc).__name__}", None
+
+
+def _named_models(settings: Settings, arm_models: Iterable[str]) -> dict[str, str]:
+    """Every model the settings and the arms name -> which of them names it, for a clear startup error."""
+    named = {model: "an experiment arm" for model in arm_models}
+    named.update({model: "LLM_FALLBACKS" for model in fallback_models(settings)})
+    named[settings.LITELLM_MODEL] = "LITELLM_MODEL"
+    return named
 
 
 def _retry_after_s(exc: BaseException) -> int | None:

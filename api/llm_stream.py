@@ -23,7 +23,7 @@ class AnswerStream:
 
     def __init__(self, chunks: Any, messages: list[dict], model: str, model_used: str, started: float,
                  deadline: float, is_mock: bool, to_failure: Callable[[BaseException], LlmFailure],
-                 citations_max: int) -> None:
+                 citations_max: int, chunk_delay_s: float = 0.0) -> None:
         self.model_used = model_used  # as labelled for the record ("mock:..." in mock mode)
         self._model = model
         self.is_complete = False  # the provider finished the answer (as opposed to a cut or abandoned stream)
@@ -34,6 +34,7 @@ class AnswerStream:
         self._is_mock = is_mock
         self._to_failure = to_failure
         self._citations_max = citations_max
+        self._chunk_delay_s = chunk_delay_s  # a pause before each chunk after the first (mock answers only)
         self._received: list[Any] = []
         self._pending: list[str] = []  # deltas read ahead while waiting for the first token
         self._parts: list[str] = []
@@ -88,6 +89,8 @@ class AnswerStream:
             raise self._to_failure(RuntimeError("the answer exceeded the chunk limit"))
         try:
             async with asyncio.timeout_at(self._deadline):
+                if self._chunk_delay_s and self._received:
+                    await asyncio.sleep(self._chunk_delay_s)
                 chunk = await anext(self._chunks)
         except StopAsyncIteration:
             self.is_complete = True

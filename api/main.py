@@ -19,6 +19,7 @@ from api.history import SessionHistory
 from api.limits import Limits
 from api.llm import LlmClient
 from api.middleware import RequestContextMiddleware
+from api.model_list import load_model_list
 from api.openapi import install_openapi
 from api.ratelimit import RateLimiter
 from api.routes import events, experiment, export, export_jobs, queries, status
@@ -37,6 +38,7 @@ def create_redis_client(settings: Settings) -> Redis:
 
 def create_app(settings: Settings) -> FastAPI:
     load_experiment(settings)  # fail fast, before serving: an invalid EXPERIMENT_FILE raises, naming the file
+    load_model_list(settings)  # so does an invalid LLM_MODEL_LIST (the models it must hold are checked in the lifespan)
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, AppState]]:
         redis = create_redis_client(settings)

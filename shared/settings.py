@@ -26,11 +26,13 @@ class Settings(BaseSettings):
     LITELLM_MODEL: str = "gpt-4o-mini"
     LLM_API_BASE: str = ""  # e.g. a local OpenAI-compatible server; counts as a configured provider
     LLM_API_KEY: str = ""  # passed to LiteLLM as api_key; provider keys in the environment work too
+    LLM_MODEL_LIST: str = ""  # YAML/JSON file of LiteLLM Router deployments (model_list); replaces the two above
     LLM_TIMEOUT_S: float = Field(default=60.0, gt=0)
     LLM_NUM_RETRIES: int = Field(default=2, ge=0)  # per model, by LiteLLM's Router, before a fallback
     LLM_FALLBACKS: str = ""  # comma-separated models tried in order when the primary fails
     LLM_TEMPERATURE: float | None = Field(default=None, ge=0, le=2)  # None: the provider's default
     LLM_MOCK: bool | None = None  # None: mock only when no provider key is present
+    LLM_MOCK_CHUNK_DELAY_MS: int = Field(default=30, ge=0, le=10_000)  # pace of streamed mock answers (demo, tests)
     LLM_SYSTEM_PROMPT: str = (
         "You are a helpful assistant. When you recommend web pages, give each one as a "
         "markdown link [title](url) followed by a one-sentence description."

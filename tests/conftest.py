@@ -60,6 +60,7 @@ def make_settings(redis: Service, mongo: Service, **overrides: object) -> Settin
         "STREAM_PREFIX": f"test-{tag}",
         "ADMIN_API_KEY": ADMIN_KEY,
         "LLM_MOCK": True,
+        "LLM_MOCK_CHUNK_DELAY_MS": 0,  # mock streams at full speed; the tests of the pacing set it
         "FLUSH_INTERVAL_MS": 20,
         "RECLAIM_IDLE_MS": 300,
         "QUERY_RATE_PER_MIN": 1000,

@@ -54,6 +54,7 @@ class LlmStub:
         self._behaviours: dict[str, Behaviour] = {}
         self._calls: Counter[str] = Counter()
         self.requests: list[dict] = []  # every request body, in arrival order
+        self.authorizations: list[str] = []  # every request's Authorization header ("" when absent), same order
         self.broken_streams = 0  # streams the client closed before the end (e.g. the API's client left)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
@@ -73,13 +74,15 @@ class LlmStub:
             self._behaviours.clear()
             self._calls.clear()
             self.requests.clear()
+            self.authorizations.clear()
             self.broken_streams = 0
 
-    def _behaviour_for(self, path: str, request: dict) -> Behaviour:
+    def _behaviour_for(self, path: str, request: dict, authorization: str) -> Behaviour:
         model = str(request.get("model", ""))
         with self._lock:
             self._calls[model] += 1
             self.requests.append(request)
+            self.authorizations.append(authorization)
             if model in self._behaviours:
                 return self._behaviours[model]
         return PATH_MODES.get(path.strip("/").split("/")[0], Behaviour())
@@ -110,7 +113,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         length = int(self.headers.get("content-length", 0))
         request = json.loads(self.rfile.read(length) or b"{}")
-        behaviour = self.owner._behaviour_for(self.path, request)
+        behaviour = self.owner._behaviour_for(self.path, request, self.headers.get("authorization", ""))
         time.sleep(behaviour.hang_s)
         if behaviour.status != 200:
             self._send_error(behaviour)

@@ -21,6 +21,7 @@ def app_env(redis_url: str, mongo_uri: str, **overrides: str) -> dict[str, str]:
         "STREAM_PREFIX": "e2e",
         "ADMIN_API_KEY": "e2e-admin",
         "LLM_MOCK": "true",
+        "LLM_MOCK_CHUNK_DELAY_MS": "0",  # mock streams at full speed; the tests of the pacing set it
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         "FLUSH_INTERVAL_MS": "50",
         "RECLAIM_IDLE_MS": "2000",

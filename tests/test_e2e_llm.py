@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import redis
+import yaml
 from pymongo import MongoClient
 
 from scripts.devstack import Service, free_port, redis_service, secantus_service, wait_mongo_ready, wait_redis_ready
@@ -24,14 +25,16 @@ LONG_ANSWER = " ".join(f"word{i}" for i in range(40))
 
 
 class System:
-    def __init__(self, root: Path, stub: LlmStub) -> None:
+    def __init__(self, root: Path, stub: LlmStub, **llm_env: str) -> None:
+        """`llm_env`: LLM settings instead of the default (every model served by the stub, with a fallback)."""
         self.redis = redis_service(free_port(), root / "redis")
         self.mongo = secantus_service(free_port(), root / "mongo")
         self.env = app_env(f"redis://127.0.0.1:{self.redis.port}/0",
                            f"mongodb://127.0.0.1:{self.mongo.port}/?directConnection=true",
-                           LLM_MOCK="false", LLM_API_BASE=f"{stub.url}/v1", LLM_API_KEY="stub-key",
-                           LITELLM_MODEL="openai/primary", LLM_FALLBACKS="openai/backup", LLM_NUM_RETRIES="0",
-                           LLM_TIMEOUT_S="20")
+                           **(llm_env or {"LLM_MOCK": "false", "LLM_API_BASE": f"{stub.url}/v1",
+                                          "LLM_API_KEY": "stub-key", "LITELLM_MODEL": "openai/primary",
+                                          "LLM_FALLBACKS": "openai/backup", "LLM_NUM_RETRIES": "0",
+                                          "LLM_TIMEOUT_S": "20"}))
         self.worker = worker_service(self.env, root / "logs", "worker-llm")
         self.api = api_service(self.env, root / "logs")
         self.url = f"http://127.0.0.1:{self.api.port}"
@@ -159,3 +162,63 @@ def test_status_reports_a_real_llm(system: System) -> None:
     status = httpx.get(f"{system.url}/status", timeout=10).json()
 
     assert (status["llm_mock"], status["model"]) == (False, "openai/primary")
+
+
+# --- LLM_MODEL_LIST: deployments at different base URLs, and a paced mock stream -----------------------------
+
+CANNED = " ".join(f"canned{i}" for i in range(40))  # 40 words: many 3-character mock chunks
+
+
+@pytest.fixture(scope="module")
+def listed_system(tmp_path_factory: pytest.TempPathFactory, stub: LlmStub) -> Iterator[System]:
+    """primary at a port nothing listens on, backup on the stub, canned answering with its own mock_response."""
+    root = tmp_path_factory.mktemp("e2e-llm-list")
+    model_list = root / "models.yaml"
+    model_list.write_text(yaml.safe_dump({"model_list": [
+        {"model_name": "primary", "litellm_params": {"model": "openai/primary", "api_key": "unused",
+                                                     "api_base": f"http://127.0.0.1:{free_port()}/v1"}},
+        {"model_name": "backup", "litellm_params": {"model": "openai/backup", "api_base": f"{stub.url}/v1",
+                                                    "api_key": "os.environ/E2E_BACKUP_KEY"}},
+        {"model_name": "canned", "litellm_params": {"model": "openai/canned", "mock_response": CANNED}},
+    ]}), encoding="utf-8")
+    running = System(root, stub, LLM_MOCK="false", LLM_MODEL_LIST=str(model_list), E2E_BACKUP_KEY="backup-key",
+                     LITELLM_MODEL="primary", LLM_FALLBACKS="backup,canned", LLM_NUM_RETRIES="0",
+                     LLM_TIMEOUT_S="60", LLM_MOCK_CHUNK_DELAY_MS="200").start()
+    yield running
+    running.stop()
+
+
+def test_model_list_fallback_at_another_base_url(listed_system: System, stub: LlmStub) -> None:
+    plain = httpx.post(f"{listed_system.url}/query", json={"user_id": "e2e-list", "query": "hi"}, timeout=30)
+    events = stream_query(listed_system, "e2e-list")
+
+    assert plain.status_code == 200
+    assert plain.json()["model_used"] == last(events, "done")["model_used"] == "openai/backup"
+    assert plain.json()["response"] == streamed_text(events) == ANSWER
+    assert stub.authorizations == ["Bearer backup-key"] * 2
+    query_id = last(events, "done")["query_id"]
+    assert wait_until(lambda: listed_system.stored_query(query_id) is not None, timeout_s=30)
+    document = listed_system.stored_query(query_id)
+    assert document is not None
+    assert (document["model_requested"], document["model_used"]) == ("primary", "openai/backup")
+
+
+def test_leaving_a_paced_mock_stream_logs_the_partial_answer(listed_system: System, stub: LlmStub) -> None:
+    stub.behave("backup", status=500)  # so the chain ends at the mock deployment
+    body = {"user_id": "e2e-mock-leaver", "query": "Tell me everything", "stream": True}
+    received: list[Event] = []
+    with httpx.stream("POST", f"{listed_system.url}/query", json=body, timeout=30) as response:
+        for event in iter_events(response.iter_lines()):
+            received.append(event)
+            if len([name for name, _ in received if name == "delta"]) == 3:
+                break  # leaving the block closes the connection mid-answer
+    start = received[0][1]
+    assert start["model_used"] == "mock:openai/canned"
+
+    assert wait_until(lambda: listed_system.stored_query(start["query_id"]) is not None, timeout_s=30)
+    document = listed_system.stored_query(start["query_id"])
+    assert document is not None
+    assert (document["aborted"], document["streamed"], document["model_used"]) == (True, True, "mock:openai/canned")
+    partial = document["response"]
+    assert partial.startswith(streamed_text(received)) and CANNED.startswith(partial) and partial != CANNED
+    assert listed_system.count_queries("e2e-mock-leaver") == 1
