@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from api.deps import StateDep
+from api.deps import AppState, StateDep
 from api.errors import ApiError
 
 
@@ -26,6 +26,10 @@ async def require_admin(request: Request, state: StateDep) -> None:
 
 
 async def require_ingest_key(request: Request, state: StateDep) -> None:
+    check_ingest_key(request, state)
+
+
+def check_ingest_key(request: Request, state: AppState) -> None:
     """Only when INGEST_API_KEYS is set. `?key=` exists because sendBeacon cannot set headers.
 
     An ingest key is public (it ships in the front end's JavaScript), so it grants writes only:

@@ -48,7 +48,7 @@ async def read_capped(request: Request, max_bytes: int) -> bytes:
     """The raw body; 413 as soon as the declared or received size passes `max_bytes`, before reading on."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
-        raise _too_large(max_bytes)
+        raise too_large(max_bytes)
     chunks: list[bytes] = []
     size = 0
     # A chunked body has no declared size: count while reading and stop at the limit.
@@ -56,7 +56,7 @@ async def read_capped(request: Request, max_bytes: int) -> bytes:
         async for chunk in request.stream():
             size += len(chunk)
             if size > max_bytes:
-                raise _too_large(max_bytes)
+                raise too_large(max_bytes)
             chunks.append(chunk)
     except ClientDisconnect:
         # The client hung up mid-body: nothing was queued; answer (to no one) without a traceback.
@@ -74,7 +74,7 @@ def _check_content_type(header: str) -> None:
     raise ApiError(415, "Content-Type must be application/json or text/plain")
 
 
-def _too_large(max_bytes: int) -> ApiError:
+def too_large(max_bytes: int) -> ApiError:
     return ApiError(413, f"request body is larger than {max_bytes} bytes", limit_bytes=max_bytes)
 
 

@@ -47,8 +47,12 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
     return JSONResponse({"error": message, **details}, status_code=status, headers=headers)
 
 
-async def _handle_api_error(_: Request, exc: ApiError) -> JSONResponse:
+def api_error_response(exc: ApiError) -> JSONResponse:
     return error_response(exc.status, exc.message, exc.headers, **exc.details)
+
+
+async def _handle_api_error(_: Request, exc: ApiError) -> JSONResponse:
+    return api_error_response(exc)
 
 
 async def _handle_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -8,7 +8,7 @@ from redis.exceptions import RedisError
 from api.deps import AppState
 from api.errors import ApiError
 from shared.records import Record
-from shared.store import insert_idempotent
+from shared.store import Rejection, insert_idempotent
 from shared.stream import append_records
 
 logger = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ async def queue_records(state: AppState, records: list[Record]) -> str:
         for collection, group in _by_collection(records).items():
             rejected = await insert_idempotent(state.db[collection], [r.to_document() for r in group])
             if rejected:
-                raise ApiError(422, "MongoDB refused the record", reason=rejected[0].message)
+                raise _refused(group, rejected)
     except PyMongoError as exc:
         logger.error("redis and mongodb both unavailable", extra={"error": type(exc).__name__})
         raise _unavailable(state, "storage is temporarily unavailable; retry later") from None
@@ -43,6 +43,15 @@ def _by_collection(records: list[Record]) -> dict[str, list[Record]]:
     for record in records:
         groups.setdefault(record.collection, []).append(record)
     return groups
+
+
+def _refused(group: list[Record], rejected: list[Rejection]) -> ApiError:
+    # MongoDB's message can name internals (collections, validators, index keys): operators get it, clients do not.
+    first = rejected[0]
+    logger.error("mongodb refused a record written directly (redis down)",
+                 extra={"record_id": group[first.index].id, "code": first.code, "error": first.message[:300],
+                        "count": len(rejected)})
+    return ApiError(422, "the database refused the record; it was not stored")
 
 
 def _unavailable(state: AppState, message: str) -> ApiError:

@@ -15,6 +15,7 @@ from api.deps import AppState
 from api.errors import install_error_handlers
 from api.experiment_spec import load_experiment
 from api.experiments import Experiments
+from api.fastpath import IngestFastPath
 from api.history import SessionHistory
 from api.limits import Limits
 from api.llm import LlmClient
@@ -24,6 +25,7 @@ from api.openapi import install_openapi
 from api.ratelimit import RateLimiter
 from api.routes import events, experiment, export, export_jobs, queries, status
 from api.sources import SourceFinder
+from api.telemetry import telemetry_config
 from shared.mongo import create_mongo_client
 from shared.settings import Settings
 from shared.stream import StreamNames, ensure_group
@@ -76,6 +78,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         # No 307 to the slash-less path: its Location is built from the client's Host header.
         redirect_slashes=False,
+        telemetry=telemetry_config(),
     )
     install_error_handlers(app)
     install_openapi(app, Limits.from_settings(settings))
@@ -88,6 +91,9 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 def _add_middleware(app: FastAPI, settings: Settings) -> None:
+    # Innermost of ours: CORS and the request context wrap the ingest fast path as they wrap the routes.
+    app.add_middleware(IngestFastPath, endpoints={"/log_event": events.log_event, "/log_events": events.log_events},
+                       max_body_bytes=settings.MAX_BATCH_BYTES)
     origins = settings.cors_origins
     if origins:
         app.add_middleware(

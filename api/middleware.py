@@ -6,15 +6,14 @@ leaves as `{"error": ...}` JSON, even the plain-text ones Starlette's own middle
 """
 
 import re
-import uuid
 from http import HTTPStatus
 
 import orjson
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import STATUS_MESSAGES, error_response
 from shared.logging import request_id_var
+from shared.records import new_record_id
 
 # A client-chosen id is echoed in a header and written to logs: nothing that could split either.
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -33,12 +32,11 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
-        request_id = _request_id(headers.get("x-request-id"))
+        given_id, origin = _request_id_and_origin(scope["headers"])
+        request_id = _request_id(given_id)
         token = request_id_var.set(request_id)
         try:
             sender = _ResponseSender(scope, send, request_id)
-            origin = headers.get("origin")
             if self.allowed_origins and origin is not None and origin not in self.allowed_origins:
                 # Preflights too: a refused preflight gets the same JSON answer as the request would.
                 await error_response(403, f"origin {origin[:200]!r} is not allowed")(scope, receive, sender)
@@ -48,8 +46,20 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
+def _request_id_and_origin(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
+    """The first X-Request-Id and Origin, in one pass (a `Headers` object costs more on every request)."""
+    request_id = origin = None
+    for name, value in headers:
+        if name == b"x-request-id" and request_id is None:
+            request_id = value.decode("latin-1")
+        elif name == b"origin" and origin is None:
+            origin = value.decode("latin-1")
+    return request_id, origin
+
+
 def _request_id(given: str | None) -> str:
-    return given if given and _SAFE_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    # 32 random hex digits, as uuid4().hex gives, at a third of the cost.
+    return given if given and _SAFE_REQUEST_ID.fullmatch(given) else new_record_id()
 
 
 class _ResponseSender:

@@ -3,12 +3,16 @@ import json
 
 import pytest
 from fastapi.testclient import TestClient
+from pymongo import MongoClient
 from starlette.requests import ClientDisconnect
 
 from api.body import read_capped
 from api.errors import ApiError
+from api.main import create_app
+from scripts.devstack import Service
 from shared.records import event_record_id
 from shared.settings import Settings
+from tests.conftest import make_settings
 from tests.helpers import drain, stored, stream_length
 
 SEED_EVENT = {
@@ -137,3 +141,21 @@ def test_client_hanging_up_mid_body_is_a_400_not_a_500() -> None:
 
     assert raised.value.status == 400
     assert raised.value.message == "the client disconnected before sending the whole body"
+
+
+def test_redis_down_a_record_mongodb_refuses_is_a_generic_422_and_the_reason_is_logged(
+    redis_server: Service, mongo_server: Service, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(redis_server, mongo_server, REDIS_URL="redis://127.0.0.1:1/0")
+    with MongoClient(settings.MONGODB_URI) as mongo:  # a validator stands in for any refusal MongoDB may have
+        mongo[settings.MONGO_DB].create_collection(
+            "events", validator={"$jsonSchema": {"properties": {"event_type": {"enum": ["click"]}}}})
+
+    with TestClient(create_app(settings)) as client:
+        accepted = client.post("/log_event", json=SEED_EVENT)
+        refused = client.post("/log_event", json={**SEED_EVENT, "event_type": "scroll"})
+
+    assert (accepted.status_code, accepted.json()["status"]) == (202, "stored")
+    assert (refused.status_code, refused.json()) == (422, {"error": "the database refused the record; it was not stored"})
+    [log] = [r for r in caplog.records if r.getMessage().startswith("mongodb refused a record")]
+    assert "Document failed validation" in log.error and log.code == 121
