@@ -19,7 +19,9 @@ class OpenLoopResult:
     sent: int = 0
     ok: int = 0  # 2xx within the timeout
     failed: int = 0  # anything else: an error status, no answer, or an answer too late
-    seconds: float = 0.0
+    seconds: float = 0.0  # until the last answer
+    send_seconds: float = 0.0  # until the last request was sent: the rate actually offered
+    max_behind_ms: float = 0.0  # how late the client itself started a request (its own CPU starved)
     ids: list[str] = field(default_factory=list)  # of the 2xx answers that carried one
 
     @property
@@ -28,8 +30,9 @@ class OpenLoopResult:
 
     def as_dict(self) -> dict:
         return {"sent": self.sent, "ok": self.ok, "failed": self.failed, "seconds": round(self.seconds, 1),
-                "achieved_per_s": round(self.sent / self.seconds, 1) if self.seconds else 0.0,
-                "share_2xx": round(self.share_2xx, 5)}
+                "achieved_per_s": round(self.sent / self.send_seconds, 1) if self.send_seconds else 0.0,
+                "answered_per_s": round(self.sent / self.seconds, 1) if self.seconds else 0.0,
+                "max_behind_ms": round(self.max_behind_ms, 1), "share_2xx": round(self.share_2xx, 5)}
 
 
 async def run_open_loop(url: str, body_for: Callable[[int], bytes], rate_per_s: int, seconds: float,
@@ -58,12 +61,16 @@ async def run_open_loop(url: str, body_for: Callable[[int], bytes], rate_per_s: 
                                      timeout=aiohttp.ClientTimeout(total=timeout_s)) as session:
         started = time.monotonic()
         tasks = []
-        for i in range(int(rate_per_s * seconds)):
+        count = int(rate_per_s * seconds)
+        for i in range(count):
             delay = started + i / rate_per_s - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
+            result.max_behind_ms = max(result.max_behind_ms, -delay * 1000)
             tasks.append(asyncio.create_task(send(session, i)))
             result.sent += 1
+        # The rate offered: `count` requests spread over (count - 1) intervals.
+        result.send_seconds = (time.monotonic() - started) * count / max(count - 1, 1)
         await asyncio.gather(*tasks)
         result.seconds = time.monotonic() - started
     return result

@@ -26,6 +26,11 @@ class Claims:
     _reclaim_cursor: bytes = b"0-0"
     _next_reclaim: float = 0.0
 
+    @property
+    def resuming(self) -> bool:
+        """Still walking this consumer's old pending entries (new reads would be walked again)."""
+        return self._own_cursor is not None
+
     async def read_own_pending(self, count: int) -> list[Entry]:
         """Entries this consumer name read before a crash and never acked, oldest first.
 

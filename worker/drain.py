@@ -27,6 +27,7 @@ from shared.stream import StreamNames, ensure_group
 from worker.backoff import Backoff
 from worker.claims import Claims, Entry
 from worker.dead_letters import dead_letter, save_dead_letters
+from worker.reading import BatchReader
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class Drainer:
 
     def __post_init__(self) -> None:
         self.claims = Claims(self.redis, self.names, self.settings, self.consumer)
+        self.reader = BatchReader(self.redis, self.names, self.settings, self.consumer, self.stop, self.read_block_ms)
 
     async def run(self) -> None:
         """Until `stop` is set; a batch in hand is stored and acked before returning."""
@@ -58,7 +60,7 @@ class Drainer:
         await self._ensure_group_when_ready(backoff)
         keeper = asyncio.create_task(self._keep_claims(), name="keep-claims")
         try:
-            while not self.stop.is_set() or self._held:
+            while not self.stop.is_set() or self._held or self.reader.has_ahead:
                 try:
                     await self.drain_once()
                     backoff.reset()
@@ -74,6 +76,7 @@ class Drainer:
                         return
                     await backoff.wait(exc, self.stop)
         finally:
+            await self.reader.cancel_ahead()
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
@@ -89,6 +92,10 @@ class Drainer:
         if self._held_alone:
             await self._store_alone(self._held[0])
         else:
+            # The next batch arrives while MongoDB stores this one; not while resuming, whose walk of
+            # this consumer's pending entries would meet the read-ahead ones again.
+            if not self.claims.resuming:
+                self.reader.read_ahead()
             await self._store(self._held)
         await self._ack([entry_id for entry_id, _ in self._held])
         self._held = []
@@ -98,6 +105,8 @@ class Drainer:
 
     async def _next_batch(self) -> tuple[list[Entry], bool]:
         """(entries, alone): leftovers and reclaimed entries first, suspects one at a time, then new ones."""
+        if self.stop.is_set():  # only what is already in hand: no new claims while stopping
+            return await self.reader.take_ahead(), False
         if not self._suspects:
             size = self.settings.BATCH_SIZE
             taken = await self.claims.read_own_pending(size) or await self.claims.reclaim_if_due(size)
@@ -107,38 +116,20 @@ class Drainer:
                 return fresh, False
         if self._suspects:
             return [self._suspects.pop(0)], True
-        return await self._read_new(), False
-
-    async def _read_new(self) -> list[Entry]:
-        """Up to BATCH_SIZE entries, waiting at most FLUSH_INTERVAL_MS after the first one arrives."""
-        entries = await self._xreadgroup(self.settings.BATCH_SIZE, self.read_block_ms)
-        deadline = time.monotonic() + self.settings.FLUSH_INTERVAL_MS / 1000
-        while entries and len(entries) < self.settings.BATCH_SIZE and not self.stop.is_set():
-            remaining_ms = int((deadline - time.monotonic()) * 1000)
-            if remaining_ms <= 0:
-                break
-            more = await self._xreadgroup(self.settings.BATCH_SIZE - len(entries), remaining_ms)
-            if not more:
-                break
-            entries.extend(more)
-        return entries
-
-    async def _xreadgroup(self, count: int, block_ms: int) -> list[Entry]:
-        reply = await self.redis.xreadgroup(
-            self.names.group, self.consumer, {self.names.records: ">"}, count=count, block=max(block_ms, 1)
-        )
-        return list(reply[0][1]) if reply else []
+        return await self.reader.next_batch(), False
 
     async def _store(self, entries: list[Entry]) -> None:
         """Insert every decodable record; dead-letter the rest with their reason."""
-        records: list[tuple[Entry, Record]] = []
+        groups: dict[str, list[tuple[Entry, Record]]] = {}
         letters = []
         for entry in entries:
             try:
-                records.append((entry, decode_entry(entry[1])))
+                record = decode_entry(entry[1])
             except (KeyError, ValueError, ValidationError) as exc:
                 letters.append(dead_letter(entry[0], entry[1], f"undecodable entry: {exc}"[:1000]))
-        for collection, group in _group_by_collection(records).items():
+                continue
+            groups.setdefault(record.collection, []).append((entry, record))
+        for collection, group in groups.items():
             rejected = await insert_idempotent(self.db[collection], [record.to_document() for _, record in group])
             letters.extend(dead_letter(*group[r.index][0], reason=r.message, code=r.code) for r in rejected)
         await save_dead_letters(self.db, self.redis, self.names, letters)
@@ -174,7 +165,8 @@ class Drainer:
         while True:
             await asyncio.sleep(self.settings.RECLAIM_IDLE_MS / 3000)
             with contextlib.suppress(*_TRANSIENT):  # Redis down too: the entries stay pending, nothing is lost
-                await self.claims.keep([entry_id for entry_id, _ in [*self._held, *self._suspects]])
+                in_hand = [*self._held, *self._suspects, *self.reader.early]
+                await self.claims.keep([entry_id for entry_id, _ in in_hand])
 
     async def _ensure_group_when_ready(self, backoff: Backoff) -> None:
         while not self.stop.is_set():
@@ -184,10 +176,3 @@ class Drainer:
                 return
             except (RedisError, OSError) as exc:
                 await backoff.wait(exc, self.stop)
-
-
-def _group_by_collection(records: list[tuple[Entry, Record]]) -> dict[str, list[tuple[Entry, Record]]]:
-    groups: dict[str, list[tuple[Entry, Record]]] = {}
-    for entry, record in records:
-        groups.setdefault(record.collection, []).append((entry, record))
-    return groups

@@ -1,0 +1,85 @@
+"""Reads new stream entries in batches, and can read the next batch while the current one is being stored.
+
+Reading ahead keeps MongoDB busy: without it, every batch waited for the previous insert, then for
+XREADGROUP, then for up to FLUSH_INTERVAL_MS to fill. At a steady 1000 events/s that wait came on
+top of each insert (lag p99 ~1.3 s in `make bench`); read ahead, it overlaps the insert.
+Entries read ahead are delivered to this consumer (pending) like a held batch: a crash leaves
+them to be resumed or reclaimed, never lost.
+"""
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+
+from shared.settings import Settings
+from shared.stream import StreamNames
+from worker.claims import Entry
+
+
+@dataclass
+class BatchReader:
+    redis: Redis
+    names: StreamNames
+    settings: Settings
+    consumer: str
+    stop: asyncio.Event
+    read_block_ms: int  # how long an idle read waits; bounds how fast `stop` is noticed
+    early: list[Entry] = field(default_factory=list)  # read ahead, not yet handed out: keep them claimed
+    _ahead: asyncio.Task[None] | None = None
+
+    @property
+    def has_ahead(self) -> bool:
+        return self._ahead is not None or bool(self.early)
+
+    def read_ahead(self) -> None:
+        """Start reading the next batch now, unless a read-ahead is already waiting to be taken."""
+        if self._ahead is None and not self.early and not self.stop.is_set():
+            self._ahead = asyncio.create_task(self._read_early(), name="read-ahead")
+
+    async def next_batch(self) -> list[Entry]:
+        """The batch read ahead (maybe empty: nothing came meanwhile), else new entries read now."""
+        if not self.has_ahead:
+            return await self.read()
+        return await self.take_ahead()
+
+    async def take_ahead(self) -> list[Entry]:
+        """What was read ahead, once that read is done; raises if it failed (nothing was taken then)."""
+        if self._ahead is not None:
+            task, self._ahead = self._ahead, None
+            await task
+        batch, self.early = self.early, []
+        return batch
+
+    async def cancel_ahead(self) -> None:
+        """On the way out: a read cut off here leaves its entries pending, to be resumed or reclaimed."""
+        if self._ahead is not None:
+            self._ahead.cancel()
+            with contextlib.suppress(BaseException):
+                await self._ahead
+            self._ahead = None
+
+    async def read(self) -> list[Entry]:
+        """Up to BATCH_SIZE entries, waiting at most FLUSH_INTERVAL_MS after the first one arrives."""
+        entries = await self._xreadgroup(self.settings.BATCH_SIZE, self.read_block_ms)
+        deadline = time.monotonic() + self.settings.FLUSH_INTERVAL_MS / 1000
+        while entries and len(entries) < self.settings.BATCH_SIZE and not self.stop.is_set():
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0:
+                break
+            more = await self._xreadgroup(self.settings.BATCH_SIZE - len(entries), remaining_ms)
+            if not more:
+                break
+            entries.extend(more)
+        return entries
+
+    async def _read_early(self) -> None:
+        self.early = await self.read()
+
+    async def _xreadgroup(self, count: int, block_ms: int) -> list[Entry]:
+        reply = await self.redis.xreadgroup(
+            self.names.group, self.consumer, {self.names.records: ">"}, count=count, block=max(block_ms, 1)
+        )
+        return list(reply[0][1]) if reply else []
