@@ -28,7 +28,12 @@ class BacklogMonitor:
         return self.size >= self._high_watermark
 
     async def refresh(self) -> None:
+        was_full = self.is_full
         self.size = await backlog_size(self._redis, self._names)
+        # Once per episode, not per refused request: under overload that would be thousands a second.
+        if self.is_full != was_full:
+            message = "backlog over high watermark; refusing ingest" if self.is_full else "backlog below high watermark again"
+            logger.warning(message, extra={"backlog": self.size, "high_watermark": self._high_watermark})
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._poll(), name="backlog-monitor")

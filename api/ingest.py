@@ -16,8 +16,7 @@ logger = logging.getLogger(__name__)
 
 async def queue_records(state: AppState, records: list[Record]) -> str:
     """Return "queued" or "stored" once the records are durable; raise ApiError(503) otherwise."""
-    if state.backlog.is_full:
-        logger.warning("backlog over high watermark; refusing", extra={"backlog": state.backlog.size})
+    if state.backlog.is_full:  # logged by the monitor when it fills and when it empties
         raise _unavailable(state, "the ingest queue is full; retry later")
     try:
         await append_records(state.redis, state.names.records, records)

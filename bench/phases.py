@@ -97,6 +97,7 @@ class Bench:
 
     def profile_api(self) -> None:
         """py-spy on one uvicorn worker of the API under the c=128 load: where does its time go?"""
+        self.clean()  # the earlier phases ran without a worker: under the watermark, or the profile is of 503s
         worker_pid = uvicorn_workers(self.api.pid)[0]
         raw = RESULTS_DIR / "profile-api.txt"
         profiler = start_profile(worker_pid, self.args.seconds, raw)
