@@ -109,6 +109,7 @@ class LlmClient:
             raise self._failure(exc, condition, started) from None
         usage = getattr(response, "usage", None)
         model, mock = self._answered_by(response, condition)
+        _log_fallback(response, condition)
         return LlmAnswer(
             text=response.choices[0].message.content or "",
             finish_reason=response.choices[0].finish_reason,
@@ -132,6 +133,7 @@ class LlmClient:
         except Exception as exc:
             raise self._failure(exc, condition, started) from None
         model, mock_deployment = self._answered_by(chunks, condition)
+        _log_fallback(chunks, condition)
         model_used = self.label(model, mock_deployment)
         is_mock_answer = self.is_mock or mock_deployment
         stream = AnswerStream(chunks, messages, model, model_used, started, deadline, is_mock_answer,
@@ -140,7 +142,11 @@ class LlmClient:
                               # LiteLLM sends a mock answer's chunks all at once; pace them so a demo can see
                               # (and leave) a stream. Never for a real provider.
                               chunk_delay_s=self._mock_chunk_delay_s if is_mock_answer else 0.0)
-        await stream.wait_first_token()
+        try:
+            await stream.wait_first_token()
+        except BaseException:  # a failure, or the client left (cancelled): stop the provider's answer
+            await stream.aclose()
+            raise
         return stream
 
     def _request(self, messages: list[dict], condition: Condition) -> dict:
@@ -192,6 +198,17 @@ class LlmClient:
             headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
             return 429, "the LLM provider is rate limiting requests; retry later", headers
         return 502, f"the LLM provider failed: {type(exc).__name__}", None
+
+
+def _log_fallback(response: object, condition: Condition) -> None:
+    """LiteLLM's Router logs failed attempts at INFO, which `configure_logging` silences: say here that
+    the requested model failed and another answered (from the headers LiteLLM's Router attaches)."""
+    headers = (getattr(response, "_hidden_params", None) or {}).get("additional_headers") or {}
+    fallbacks = headers.get("x-litellm-attempted-fallbacks") or 0
+    if fallbacks:
+        logger.warning("llm fallback answered", extra={
+            "model": condition.model, "answered_by": headers.get("x-litellm-model-group"),
+            "attempted_fallbacks": fallbacks, "attempted_retries": headers.get("x-litellm-attempted-retries")})
 
 
 def _named_models(settings: Settings, arm_models: Iterable[str]) -> dict[str, str]:

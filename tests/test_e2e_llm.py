@@ -141,6 +141,20 @@ def test_client_leaving_mid_stream_logs_the_partial_answer_once(system: System, 
     assert system.count_queries("e2e-leaver") == 1
 
 
+def test_client_leaving_before_the_first_token_is_logged_as_aborted(system: System, stub: LlmStub) -> None:
+    stub.behave("primary", first_token_delay_s=5.0)
+    body = {"user_id": "e2e-early-leaver", "query": "Tell me everything", "stream": True}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{system.url}/query", json=body, timeout=1.0)  # leaves while the API awaits the first token
+
+    assert wait_until(lambda: system.count_queries("e2e-early-leaver") == 1, timeout_s=30)
+    with MongoClient(system.env["MONGODB_URI"]) as mongo:
+        document = mongo[system.env["MONGO_DB"]]["queries"].find_one({"user_id": "e2e-early-leaver"})
+    assert (document["aborted"], document["streamed"], document["response"]) == (True, True, "")
+    assert "error" not in document and document["latency_ms"] < 3000  # the time the participant waited
+    assert wait_until(lambda: stub.broken_streams == 1, timeout_s=30)  # the API also hung up on the LLM
+
+
 def test_fallback_answers_for_a_failing_primary(system: System, stub: LlmStub) -> None:
     stub.behave("primary", status=500)
 

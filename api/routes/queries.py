@@ -1,14 +1,17 @@
 import logging
+import time
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from api.auth import IngestKeyDep
 from api.body import read_json_body
 from api.build import build_query_record, validate_body
 from api.deps import AppState, StateDep
+from api.disconnect import ClientLeft, unless_client_leaves
 from api.errors import ApiError
 from api.ingest import queue_records
+from api.llm_answer import LlmAnswer, ms_since
 from api.openapi import QUERY_RESPONSES, json_body
 from api.prompt import build_messages
 from api.query_stream import QueryStream, shown_sources
@@ -45,7 +48,17 @@ async def query(request: Request, state: StateDep, _: IngestKeyDep) -> Any:
         history = await state.history.load(query_in.user_id, query_in.session_id, condition.history_turns)
         messages = build_messages(condition.system_prompt, history, sources, query_in.query)
         if is_streamed:
-            stream = await state.llm.open_stream(messages, condition)
+            llm_started = time.perf_counter()
+            try:
+                stream = await unless_client_leaves(request, state.llm.open_stream(messages, condition))
+            except ClientLeft:
+                # Nothing was shown: log the attempt as aborted, with the time the participant waited.
+                left = LlmAnswer(text="", model_used=state.llm.label(condition.model), latency_ms=ms_since(llm_started),
+                                 prompt_tokens=None, completion_tokens=None, cost_usd=None)
+                record = build_query_record(query_in, query_id, received_at, left, sources, condition, len(history) // 2)
+                await _log_failed_query(state, record.model_copy(update={"streamed": True, "aborted": True}))
+                logger.info("client left before the first token", extra={"query_id": query_id, "arm": condition.arm})
+                return Response(status_code=499)  # never delivered: the client is gone
         else:
             answer = await state.llm.answer(messages, condition)
     except ApiError as failure:

@@ -4,8 +4,10 @@ import re
 
 from shared.records import Source
 
-# [title](https://url) then, on the same line, an optional description.
-_MARKDOWN_LINK = re.compile(r"\[(?P<title>[^\]\n]{1,300})\]\((?P<url>https?://[^\s)]{1,2000})\)(?P<rest>[^\n]*)")
+# [title](https://url) then, on the same line, an optional description up to the next link (which is a
+# source of its own: a greedy description would swallow it, and finditer would never see it).
+_LINK = r"\[(?P<title>[^\]\n]{1,300})\]\((?P<url>https?://[^\s)]{1,2000})\)"
+_MARKDOWN_LINK = re.compile(_LINK + r"(?P<rest>(?:(?!\[[^\]\n]{1,300}\]\(https?://)[^\n])*)")
 _BARE_URL = re.compile(r"(?<![(\[])\bhttps?://[^\s)\]>\"']{1,2000}")
 
 

@@ -23,11 +23,15 @@ def ask(settings: Settings, body: dict | None = None) -> tuple[int, dict, dict]:
     return response.status_code, response.json(), dict(response.headers)
 
 
-def test_fallback_answers_when_the_primary_fails(redis_server: Service, mongo_server: Service, stub: LlmStub) -> None:
+def test_fallback_answers_when_the_primary_fails(redis_server: Service, mongo_server: Service, stub: LlmStub,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
     stub.behave("primary", status=500)
     settings = stub_settings(redis_server, mongo_server, stub, LLM_FALLBACKS=PRICED)
 
     status, body, _ = ask(settings)
+
+    [warning] = [r for r in caplog.records if r.getMessage() == "llm fallback answered"]
+    assert (warning.model, warning.attempted_fallbacks) == ("openai/primary", 1)
 
     assert status == 200
     assert (body["response"], body["model_used"]) == (ANSWER, PRICED)

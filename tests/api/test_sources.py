@@ -12,6 +12,17 @@ def test_markdown_links_become_sources_with_their_description() -> None:
     ]
 
 
+def test_links_on_one_line_are_each_a_source() -> None:
+    text = "See [A](https://a.example/) and [B](https://b.example/): both good."
+
+    sources = extract_sources(text)
+
+    assert [(s.title, s.url, s.content) for s in sources] == [
+        ("A", "https://a.example/", "and"),
+        ("B", "https://b.example/", "both good"),
+    ]
+
+
 def test_bare_urls_are_kept_once_without_trailing_punctuation() -> None:
     sources = extract_sources("See https://x.example/a, and https://x.example/a. [X](https://x.example/a)")
 
