@@ -107,7 +107,7 @@ class QueryRecord(Record):
     system_prompt_hash: str | None = None
     history_turns: int | None = None  # earlier turns sent as context
     streamed: bool | None = None
-    aborted: bool | None = None  # the client left mid-stream; `response` is the partial answer
+    aborted: bool | None = None  # the client left before the answer ended; `response` is what it had been shown
     experiment: str | None = None
     arm: str | None = None
     error: str | None = None

@@ -155,6 +155,19 @@ def test_client_leaving_before_the_first_token_is_logged_as_aborted(system: Syst
     assert wait_until(lambda: stub.broken_streams == 1, timeout_s=30)  # the API also hung up on the LLM
 
 
+def test_client_leaving_a_plain_query_before_the_answer_is_logged_as_aborted(system: System, stub: LlmStub) -> None:
+    stub.behave("primary", hang_s=5.0)
+    body = {"user_id": "e2e-plain-leaver", "query": "Tell me everything"}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{system.url}/query", json=body, timeout=1.0)  # leaves while the API awaits the answer
+
+    assert wait_until(lambda: system.count_queries("e2e-plain-leaver") == 1, timeout_s=30)
+    with MongoClient(system.env["MONGODB_URI"]) as mongo:
+        document = mongo[system.env["MONGO_DB"]]["queries"].find_one({"user_id": "e2e-plain-leaver"})
+    assert (document["aborted"], document["streamed"], document["response"]) == (True, False, "")
+    assert "error" not in document and document["latency_ms"] < 3000  # not a provider timeout
+
+
 def test_fallback_answers_for_a_failing_primary(system: System, stub: LlmStub) -> None:
     stub.behave("primary", status=500)
 

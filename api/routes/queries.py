@@ -47,30 +47,29 @@ async def query(request: Request, state: StateDep, _: IngestKeyDep) -> Any:
         sources = await state.sources.find(condition, query_in.query)
         history = await state.history.load(query_in.user_id, query_in.session_id, condition.history_turns)
         messages = build_messages(condition.system_prompt, history, sources, query_in.query)
-        if is_streamed:
-            llm_started = time.perf_counter()
-            try:
-                stream = await unless_client_leaves(request, state.llm.open_stream(messages, condition))
-            except ClientLeft:
-                # Nothing was shown: log the attempt as aborted, with the time the participant waited.
-                left = LlmAnswer(text="", model_used=state.llm.label(condition.model), latency_ms=ms_since(llm_started),
-                                 prompt_tokens=None, completion_tokens=None, cost_usd=None)
-                record = build_query_record(query_in, query_id, received_at, left, sources, condition, len(history) // 2)
-                await _log_failed_query(state, record.model_copy(update={"streamed": True, "aborted": True}))
-                logger.info("client left before the first token", extra={"query_id": query_id, "arm": condition.arm})
-                return Response(status_code=499)  # never delivered: the client is gone
-        else:
-            answer = await state.llm.answer(messages, condition)
+        call = state.llm.open_stream(messages, condition) if is_streamed else state.llm.answer(messages, condition)
+        llm_started = time.perf_counter()
+        try:
+            outcome = await unless_client_leaves(request, call)
+        except ClientLeft:
+            # Nothing was shown: log the attempt as aborted, with the time the participant waited.
+            left = LlmAnswer(text="", model_used=state.llm.label(condition.model), latency_ms=ms_since(llm_started),
+                             prompt_tokens=None, completion_tokens=None, cost_usd=None)
+            record = build_query_record(query_in, query_id, received_at, left, sources, condition, len(history) // 2)
+            await _log_failed_query(state, record.model_copy(update={"streamed": is_streamed, "aborted": True}))
+            logger.info("client left before the answer", extra={"query_id": query_id, "arm": condition.arm})
+            return Response(status_code=499)  # never delivered: the client is gone
     except ApiError as failure:
         failed = build_query_record(query_in, query_id, received_at, failure, sources, condition, len(history) // 2)
         await _log_failed_query(state, failed.model_copy(update={"streamed": is_streamed}))
         raise
     if is_streamed:
         return QueryStream(state, query_in, query_id, received_at, condition, sources, len(history) // 2,
-                           stream).response()
+                           outcome).response()
+    answer = outcome
     sources = shown_sources(sources, answer.citations, answer.text, state.settings.SOURCES_MAX)
     record = build_query_record(query_in, query_id, received_at, answer, sources, condition, len(history) // 2)
-    await queue_records(state, [record.model_copy(update={"streamed": False})])
+    await queue_records(state, [record.model_copy(update={"streamed": False, "aborted": False})])
     await state.history.append(query_in.user_id, query_in.session_id, query_in.query, answer.text)
     logger.info("query answered", extra={"query_id": query_id, "latency_ms": answer.latency_ms, "arm": condition.arm})
     return QueryOut(
