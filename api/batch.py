@@ -13,7 +13,7 @@ from api.errors import ApiError, field_errors, invalid_fields
 from api.limits import Limits
 from api.schemas import ClientTimestamp, EventIn
 from api.storable import storability_errors
-from shared.records import EventRecord
+from shared.records import EncodedEvent
 
 StampFor = Callable[[str], dict[str, str]]
 
@@ -27,7 +27,7 @@ class _Envelope(BaseModel):
 
 @dataclass
 class BatchOutcome:
-    records: list[EventRecord] = field(default_factory=list)
+    records: list[EncodedEvent] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)  # in input order: {"index", "id"} or an error
 
     @property
@@ -67,7 +67,7 @@ def build_batch(events: list[Any], sent_at: Any, received_at: datetime, limits: 
 
 
 def _build_one(event: Any, sent_at: Any, received_at: datetime, limits: Limits, max_event_bytes: int,
-               stamp_for: StampFor | None) -> EventRecord:
+               stamp_for: StampFor | None) -> EncodedEvent:
     """The same checks `/log_event` makes, so an event is accepted alone exactly when it is in a batch."""
     if not isinstance(event, dict):
         raise ApiError(422, "event must be a JSON object")
@@ -77,4 +77,5 @@ def _build_one(event: Any, sent_at: Any, received_at: datetime, limits: Limits, 
     if len(orjson.dumps(event)) > max_event_bytes:
         raise ApiError(413, f"event is larger than {max_event_bytes} bytes")
     validated = validate_body(EventIn, event, limits)
-    return build_event_record(validated, received_at, sent_at, stamp_for(validated.user_id) if stamp_for else None)
+    return build_event_record(validated, event, received_at, sent_at,
+                              stamp_for(validated.user_id) if stamp_for else None)

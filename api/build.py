@@ -9,9 +9,9 @@ from api.clock import correct_event_time
 from api.conditions import Condition
 from api.errors import ApiError, field_errors, invalid_fields
 from api.limits import Limits
-from api.llm import LlmAnswer, LlmFailure
+from api.llm import LlmAnswer
 from api.schemas import EventIn, QueryIn
-from shared.records import EventRecord, QueryRecord, Source, event_record_id, new_record_id
+from shared.records import EncodedEvent, QueryRecord, Source, event_record_id, new_record_id
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -27,17 +27,21 @@ def validate_body(model: type[M], body: Any, limits: Limits) -> M:
 
 
 def build_event_record(
-    event: EventIn, received_at: datetime, batch_sent_at: Any = None, stamp: dict[str, str] | None = None,
-) -> EventRecord:
-    """The event's own `sent_at` wins over its batch's; a batch's is stored on each of its events."""
-    record_id = event_record_id(event.user_id, event.event_id) if event.event_id else new_record_id()
-    fields = event.model_dump(exclude_unset=True)
+    event: EventIn, sent: dict[str, Any], received_at: datetime, batch_sent_at: Any = None,
+    stamp: dict[str, str] | None = None,
+) -> EncodedEvent:
+    """`sent` is the body `event` was validated from, stored as sent: EventIn's types are strict, so
+    validation changed nothing in it. The event's own `sent_at` wins over its batch's; a batch's is
+    stored on each of its events."""
+    fields = dict(sent)
     if event.sent_at is None and batch_sent_at is not None:
         fields["sent_at"] = batch_sent_at
-    event_time = correct_event_time(received_at, event.client_timestamp, fields.get("sent_at"))
     if stamp:  # the user's experiment arm (api/experiments.py)
         fields.update(stamp)
-    return EventRecord(**fields, id=record_id, timestamp=received_at, event_time=event_time)
+    fields["id"] = event_record_id(event.user_id, event.event_id) if event.event_id else new_record_id()
+    fields["timestamp"] = received_at
+    fields["event_time"] = correct_event_time(received_at, event.client_timestamp, fields.get("sent_at"))
+    return EncodedEvent.encode(fields)
 
 
 def build_query_record(

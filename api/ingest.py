@@ -7,14 +7,14 @@ from redis.exceptions import RedisError
 
 from api.deps import AppState
 from api.errors import ApiError
-from shared.records import Record
+from shared.records import Queueable
 from shared.store import Rejection, insert_idempotent
 from shared.stream import append_records
 
 logger = logging.getLogger(__name__)
 
 
-async def queue_records(state: AppState, records: list[Record]) -> str:
+async def queue_records(state: AppState, records: list[Queueable]) -> str:
     """Return "queued" or "stored" once the records are durable; raise ApiError(503) otherwise."""
     if state.backlog.is_full:  # logged by the monitor when it fills and when it empties
         raise _unavailable(state, "the ingest queue is full; retry later")
@@ -37,14 +37,14 @@ async def queue_records(state: AppState, records: list[Record]) -> str:
     return "stored"
 
 
-def _by_collection(records: list[Record]) -> dict[str, list[Record]]:
-    groups: dict[str, list[Record]] = {}
+def _by_collection(records: list[Queueable]) -> dict[str, list[Queueable]]:
+    groups: dict[str, list[Queueable]] = {}
     for record in records:
         groups.setdefault(record.collection, []).append(record)
     return groups
 
 
-def _refused(group: list[Record], rejected: list[Rejection]) -> ApiError:
+def _refused(group: list[Queueable], rejected: list[Rejection]) -> ApiError:
     # MongoDB's message can name internals (collections, validators, index keys): operators get it, clients do not.
     first = rejected[0]
     logger.error("mongodb refused a record written directly (redis down)",

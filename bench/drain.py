@@ -10,7 +10,7 @@ from api.build import build_event_record
 from api.schemas import EventIn
 from bench.stack import BenchStack, cpu_seconds
 from shared.mongo import ensure_indexes
-from shared.records import EventRecord, utc_now_ms
+from shared.records import EncodedEvent, utc_now_ms
 from shared.settings import Settings
 from shared.store import insert_idempotent
 from shared.stream import append_records, backlog_size
@@ -19,12 +19,12 @@ _SAMPLE = {"user_id": "bench-user", "session_id": "bench-session", "event_type":
            "page_url": "https://app.example.com/chat", "target_url": "https://example.com/boots"}
 
 
-def make_record(body: dict) -> EventRecord:
+def make_record(body: dict) -> EncodedEvent:
     """Exactly what the API would queue for this body."""
-    return build_event_record(EventIn.model_validate(body), utc_now_ms())
+    return build_event_record(EventIn.model_validate(body), body, utc_now_ms())
 
 
-def make_records(count: int) -> list[EventRecord]:
+def make_records(count: int) -> list[EncodedEvent]:
     return [make_record({**_SAMPLE, "extra_data": {"i": i}}) for i in range(count)]
 
 
@@ -71,7 +71,7 @@ async def measure_drain(stack: BenchStack, worker_pid: int, db_name: str, count:
     }
 
 
-async def _time_drain(redis: Redis, stack: BenchStack, records: list[EventRecord]) -> float:
+async def _time_drain(redis: Redis, stack: BenchStack, records: list[EncodedEvent]) -> float:
     started = time.perf_counter()
     for start in range(0, len(records), 1000):
         await append_records(redis, stack.names.records, records[start:start + 1000])

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from shared.records import Record
+from shared.records import Queueable
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class StreamNames:
         )
 
 
-async def append_record(redis: Redis, stream: str, record: Record) -> bytes:
+async def append_record(redis: Redis, stream: str, record: Queueable) -> bytes:
     """XADD one record; returns the entry id once Redis has it."""
     return await redis.xadd(stream, record.to_stream())
 
@@ -59,7 +59,7 @@ return ids
 """
 
 
-async def append_records(redis: Redis, stream: str, records: list[Record]) -> list[bytes]:
+async def append_records(redis: Redis, stream: str, records: list[Queueable]) -> list[bytes]:
     """XADD many records in one round trip, atomically."""
     if len(records) == 1:
         return [await append_record(redis, stream, records[0])]

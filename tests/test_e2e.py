@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from scripts.devstack import Service, free_port, redis_service, secantus_service, wait_mongo_ready, wait_redis_ready
+from scripts.devstack import free_port, redis_service, secantus_service, wait_mongo_ready, wait_redis_ready
 from tests.processes import api_service, app_env, export_ids, wait_ready, wait_until, worker_service
 
 ADMIN = {"Authorization": "Bearer e2e-admin"}

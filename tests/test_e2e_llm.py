@@ -15,7 +15,7 @@ import redis
 import yaml
 from pymongo import MongoClient
 
-from scripts.devstack import Service, free_port, redis_service, secantus_service, wait_mongo_ready, wait_redis_ready
+from scripts.devstack import free_port, redis_service, secantus_service, wait_mongo_ready, wait_redis_ready
 from shared.stream import StreamNames
 from tests.llm_stub import ANSWER, LlmStub, running_stub
 from tests.processes import api_service, app_env, wait_ready, wait_until, worker_service

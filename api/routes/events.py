@@ -36,7 +36,7 @@ async def log_event(request: Request) -> Response:
     check_ingest_key(request, state)
     body = await read_json_body(request, state.settings.MAX_EVENT_BYTES, state.limits)
     event = validate_body(EventIn, body, state.limits)
-    record = build_event_record(event, received_at, stamp=state.experiments.stamp(event.user_id))
+    record = build_event_record(event, body, received_at, stamp=state.experiments.stamp(event.user_id))
     status = await queue_records(state, [record])
     # QueuedOut's JSON, written directly: a hex id and a fixed word need no escaping or validation.
     return _json(orjson.dumps({"status": status, "id": record.id}), 202)
