@@ -10,6 +10,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
+from api.appender import StreamAppender
 from api.backlog import BacklogMonitor
 from api.experiments import Experiments
 from api.fallback import RedisFallback
@@ -37,6 +38,7 @@ class AppState:
     experiments: Experiments
     sources: SourceFinder
     history: SessionHistory
+    appender: StreamAppender
     fallback: RedisFallback = field(default_factory=RedisFallback)  # Redis-down mode of ingest
 
     @property

@@ -9,7 +9,6 @@ from api.deps import AppState
 from api.errors import ApiError
 from shared.records import Queueable
 from shared.store import Rejection, insert_idempotent
-from shared.stream import append_records
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +18,7 @@ async def queue_records(state: AppState, records: list[Queueable]) -> str:
     if state.backlog.is_full:  # logged by the monitor when it fills and when it empties
         raise _unavailable(state, "the ingest queue is full; retry later")
     try:
-        await append_records(state.redis, state.names.records, records)
+        await state.appender.append(records)
         state.fallback.record_success()
         return "queued"
     except (RedisError, OSError) as exc:

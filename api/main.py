@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from redis.asyncio import Redis
 
+from api.appender import StreamAppender
 from api.backlog import BacklogMonitor
 from api.deps import AppState
 from api.errors import install_error_handlers
@@ -62,7 +63,9 @@ def create_app(settings: Settings) -> FastAPI:
         rate_limiter = RateLimiter(redis, names, settings.QUERY_RATE_PER_MIN, settings.QUERY_IP_RATE_PER_MIN)
         await experiments.start()
         history = SessionHistory(redis, names, settings, experiments.max_history_turns)
-        state = AppState(settings, redis, mongo, names, backlog, llm, rate_limiter, jobs, experiments, sources, history)
+        appender = StreamAppender(redis, names.records)
+        state = AppState(settings, redis, mongo, names, backlog, llm, rate_limiter, jobs, experiments, sources, history,
+                         appender)
         try:
             yield {"app": state}
         finally:

@@ -1,0 +1,79 @@
+"""Appends records to the stream, coalescing concurrent requests into one Redis call.
+
+Requests that arrive while a call is in flight go out together in the next one, so under load one
+round trip answers many requests. A lone request goes out at once, with no timer to wait for. Each
+request still returns only once Redis has all of its records.
+
+Measured under `make bench` (py-spy and /proc): one XADD per request cost a fifth of each API
+process's time in redis-py and socket calls, plus 15 µs of Redis CPU per event. Coalesced, the
+same machine takes 1.75x the single events per second, with a lower p99.
+"""
+
+import asyncio
+import logging
+
+from redis.asyncio import Redis
+
+from shared.records import Queueable
+from shared.stream import append_records
+
+logger = logging.getLogger(__name__)
+
+_Waiting = tuple[list[Queueable], asyncio.Future[None]]
+
+
+class StreamAppender:
+    def __init__(self, redis: Redis, stream: str, max_records_per_call: int = 1000) -> None:
+        self._redis = redis
+        self._stream = stream
+        self._max_records = max_records_per_call
+        self._waiting: list[_Waiting] = []
+        self._sender: asyncio.Task[None] | None = None
+
+    async def append(self, records: list[Queueable]) -> None:
+        """Return once Redis has every record; raise what the Redis call raised if it failed."""
+        appended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((records, appended))
+        if self._sender is None:
+            self._sender = asyncio.create_task(self._send_waiting())
+        await appended
+
+    async def _send_waiting(self) -> None:
+        try:
+            while self._waiting:
+                await self._send(self._take())
+        finally:
+            self._sender = None
+            for _, appended in self._waiting:  # left only if this task was cancelled (shutdown)
+                appended.cancel()
+            self._waiting = []
+
+    def _take(self) -> list[_Waiting]:
+        """The oldest requests, whole, up to the record cap (at least one request)."""
+        count = size = 0
+        for records, _ in self._waiting:
+            if count and size + len(records) > self._max_records:
+                break
+            count += 1
+            size += len(records)
+        taken, self._waiting = self._waiting[:count], self._waiting[count:]
+        return taken
+
+    async def _send(self, taken: list[_Waiting]) -> None:
+        records = [record for group, _ in taken for record in group]
+        try:
+            await append_records(self._redis, self._stream, records)
+        except asyncio.CancelledError:
+            for _, appended in taken:
+                appended.cancel()
+            raise
+        except Exception as exc:  # each request decides what to do: RedisError falls back to MongoDB
+            for _, appended in taken:
+                if not appended.done():
+                    appended.set_exception(exc)
+            return
+        for _, appended in taken:
+            if not appended.done():  # done: that request was cancelled (its client left)
+                appended.set_result(None)
+        if len(taken) > 1:
+            logger.debug("coalesced appends", extra={"requests": len(taken), "count": len(records)})
