@@ -1,17 +1,18 @@
 """Turns a `/log_events` body into records plus one result per event: a bad event never sinks its batch."""
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from api.build import build_event_record, validate_body
 from api.errors import ApiError, field_errors, invalid_fields
 from api.limits import Limits
-from api.schemas import ClientTimestamp, EventIn
+from api.schemas import ClientTimestamp, EventIn, with_limits
 from api.storable import storability_errors
 from shared.records import EncodedEvent
 
@@ -53,29 +54,53 @@ def read_envelope(body: Any, max_events: int) -> tuple[list[Any], Any]:
 
 def build_batch(events: list[Any], sent_at: Any, received_at: datetime, limits: Limits,
                 max_event_bytes: int, stamp_for: StampFor | None = None) -> BatchOutcome:
-    """`stamp_for(user_id)`: the user's experiment arm for each record (`Experiments.stamp`)."""
+    """`stamp_for(user_id)`: the user's experiment arm for each record (`Experiments.stamp`).
+
+    The same checks `/log_event` makes, so an event is accepted alone exactly when it is in a batch.
+    """
+    refusals = {index: refusal for index, event in enumerate(events)
+                if (refusal := _refusal(event, limits, max_event_bytes)) is not None}
+    validated = iter(_validate_all([event for index, event in enumerate(events) if index not in refusals], limits))
     outcome = BatchOutcome()
     for index, event in enumerate(events):
-        try:
-            record = _build_one(event, sent_at, received_at, limits, max_event_bytes, stamp_for)
-        except ApiError as exc:
-            outcome.results.append({"index": index, "error": exc.message, **exc.details})
+        result = refusals[index] if index in refusals else next(validated)
+        if isinstance(result, ApiError):
+            outcome.results.append({"index": index, "error": result.message, **result.details})
             continue
+        record = build_event_record(result, event, received_at, sent_at, stamp_for(result.user_id) if stamp_for else None)
         outcome.records.append(record)
         outcome.results.append({"index": index, "id": record.id})
     return outcome
 
 
-def _build_one(event: Any, sent_at: Any, received_at: datetime, limits: Limits, max_event_bytes: int,
-               stamp_for: StampFor | None) -> EncodedEvent:
-    """The same checks `/log_event` makes, so an event is accepted alone exactly when it is in a batch."""
+def _refusal(event: Any, limits: Limits, max_event_bytes: int) -> ApiError | None:
+    """What refuses the event before validation: not an object, not storable, too large."""
     if not isinstance(event, dict):
-        raise ApiError(422, "event must be a JSON object")
+        return ApiError(422, "event must be a JSON object")
     if errors := storability_errors(event, limits):
-        raise invalid_fields(errors)
+        return invalid_fields(errors)
     # Storable, so serialisable; a batch must not smuggle in events larger than /log_event takes.
     if len(orjson.dumps(event)) > max_event_bytes:
-        raise ApiError(413, f"event is larger than {max_event_bytes} bytes")
-    validated = validate_body(EventIn, event, limits)
-    return build_event_record(validated, event, received_at, sent_at,
-                              stamp_for(validated.user_id) if stamp_for else None)
+        return ApiError(413, f"event is larger than {max_event_bytes} bytes")
+    return None
+
+
+def _validate_all(events: list[dict[str, Any]], limits: Limits) -> list[EventIn] | list[EventIn | ApiError]:
+    """One pydantic call for the whole batch; a batch with an invalid event is validated again event
+    by event, so that each error is the one `/log_event` would give."""
+    try:
+        return _event_list(limits).validate_python(events)
+    except ValidationError:
+        return [_validated_or_refusal(event, limits) for event in events]
+
+
+def _validated_or_refusal(event: dict[str, Any], limits: Limits) -> EventIn | ApiError:
+    try:
+        return validate_body(EventIn, event, limits)
+    except ApiError as exc:
+        return exc
+
+
+@functools.cache
+def _event_list(limits: Limits) -> TypeAdapter[list[EventIn]]:
+    return TypeAdapter(list[with_limits(EventIn, limits)])  # type: ignore[misc]

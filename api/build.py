@@ -10,18 +10,18 @@ from api.conditions import Condition
 from api.errors import ApiError, field_errors, invalid_fields
 from api.limits import Limits
 from api.llm import LlmAnswer
-from api.schemas import EventIn, QueryIn
+from api.schemas import EventIn, QueryIn, with_limits
 from shared.records import EncodedEvent, QueryRecord, Source, event_record_id, new_record_id
 
 M = TypeVar("M", bound=BaseModel)
 
 
 def validate_body(model: type[M], body: Any, limits: Limits) -> M:
-    """The request model, checked against the app's configured limits (see `api.schemas.MaxChars`)."""
+    """The request model, checked against the app's configured limits (see `api.schemas.with_limits`)."""
     if not isinstance(body, dict):
         raise ApiError(422, "request body must be a JSON object")
     try:
-        return model.model_validate(body, context=limits)
+        return with_limits(model, limits).model_validate(body)
     except ValidationError as exc:
         raise invalid_fields(field_errors(exc.errors())) from None
 
