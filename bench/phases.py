@@ -96,18 +96,21 @@ class Bench:
                                  "ratio": round(100 * paired_ratio(runs["batch"], runs["single"], "ok_per_s"), 2)}
 
     def profile_api(self) -> None:
-        """py-spy on one uvicorn worker of the API under the c=128 load: where does its time go?"""
-        self.clean()  # the earlier phases ran without a worker: under the watermark, or the profile is of 503s
-        worker_pid = uvicorn_workers(self.api.pid)[0]
-        raw = RESULTS_DIR / "profile-api.txt"
-        profiler = start_profile(worker_pid, self.args.seconds, raw)
-        run_wrk(f"{self.api_url}/log_event", SINGLE, 128, self.args.seconds + 1)
-        _, errors = profiler.communicate(timeout=60)
+        """py-spy on one uvicorn worker of the API under load, single events at c=128 and batches at
+        c=32: where does its time go?"""
+        for key, path, body, connections in (("profile", "/log_event", SINGLE, 128),
+                                             ("profile_batch", "/log_events", BATCH, 32)):
+            self.clean()  # the earlier phases ran without a worker: under the watermark, or the profile is of 503s
+            worker_pid = uvicorn_workers(self.api.pid)[0]
+            raw = RESULTS_DIR / f"{key.replace('_', '-')}-api.txt"
+            profiler = start_profile(worker_pid, self.args.seconds, raw)
+            run_wrk(f"{self.api_url}{path}", body, connections, self.args.seconds + 1)
+            _, errors = profiler.communicate(timeout=60)
+            if profiler.returncode != 0:
+                self.results[key] = {"error": errors.decode(errors="replace")[-500:]}
+                continue
+            self.results[key] = {"raw": str(raw.relative_to(RESULTS_DIR.parent.parent)), **summarise(raw)}
         self.clean()
-        if profiler.returncode != 0:
-            self.results["profile"] = {"error": errors.decode(errors="replace")[-500:]}
-            return
-        self.results["profile"] = {"raw": str(raw.relative_to(RESULTS_DIR.parent.parent)), **summarise(raw)}
 
     def measure_against_naive(self) -> None:
         """(c)+(h): the whole system (the worker drains meanwhile) against insert_one in the request."""

@@ -32,19 +32,30 @@ def summarise(raw_path: Path, top: int = 12) -> dict:
     """Self time by layer, and the functions with the most self time, as shares of all samples."""
     layers: collections.Counter[str] = collections.Counter()
     functions: collections.Counter[str] = collections.Counter()
+    ours: collections.Counter[str] = collections.Counter()  # samples with the function anywhere on the stack
     total = 0
     for line in raw_path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack:
             continue
-        leaf = stack.split(";")[-1]
+        frames = stack.split(";")
+        leaf = frames[-1]
         samples = int(count)
         total += samples
         functions[leaf] += samples
+        for name in {_function(frame) for frame in frames if "(api/" in frame or "(shared/" in frame}:
+            ours[name] += samples
         match = _FRAME.match(leaf)
         file = match["file"] if match else leaf
         layers[next((name for name, marks in _LAYERS if file.startswith(marks)), "other (stdlib, ...)")] += samples
     share = (lambda n: round(100 * n / total, 1)) if total else (lambda n: 0.0)
     return {"samples": total,
             "self_by_layer_pct": {name: share(n) for name, n in layers.most_common()},
-            "top_self_pct": {name: share(n) for name, n in functions.most_common(top)}}
+            "top_self_pct": {name: share(n) for name, n in functions.most_common(top)},
+            "ours_inclusive_pct": {name: share(n) for name, n in ours.most_common(top)}}
+
+
+def _function(frame: str) -> str:
+    """"build_batch (api/batch.py:60)" -> "api/batch.py:build_batch": one entry per function, not per line."""
+    match = _FRAME.match(frame)
+    return f"{match['file']}:{match['function']}" if match else frame

@@ -64,9 +64,12 @@ def main(argv: list[str]) -> int:
     results = {"meta": meta, **results}
     save_json(results, RESULTS_DIR / "latest.json")
     sys.stdout.write(format_table(results) + "\n")
-    if profile := results.get("profile"):
-        sys.stdout.write("\nAPI profile (py-spy, one uvicorn worker, c=128), self time by layer: "
-                         + json.dumps(profile.get("self_by_layer_pct", profile)) + "\n")
+    for key, load in (("profile", "/log_event c=128"), ("profile_batch", "/log_events x100 c=32")):
+        if profile := results.get(key):
+            sys.stdout.write(f"\nAPI profile (py-spy, one uvicorn worker, {load}), self time by layer: "
+                             + json.dumps(profile.get("self_by_layer_pct", profile))
+                             + "\n  our functions, time inside them: " + json.dumps(profile.get("ours_inclusive_pct", {}))
+                             + "\n")
     sys.stdout.write(f"\nsaved {RESULTS_DIR / 'latest.json'}\n")
     return 0
 
