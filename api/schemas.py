@@ -46,9 +46,11 @@ def _one_message(message: str) -> WrapValidator:
 
 @dataclass(frozen=True)
 class MaxChars:
-    """At most `Limits.<limit>` characters, read from the validation context (`model_validate(context=limits)`).
+    """At most `Limits.<limit>` characters.
 
-    The OpenAPI schema carries `x-limit: <limit>`, which `api.openapi` turns into the app's maxLength.
+    The app validates through `with_limits`, which turns this into pydantic's `max_length`; the model
+    validated directly reads the limit from the context (`model_validate(context=limits)`). The
+    OpenAPI schema carries `x-limit: <limit>`, which `api.openapi` turns into the app's maxLength.
     """
 
     limit: str
