@@ -4,6 +4,7 @@ Used by `make run` (scripts/run.py) and by the test fixtures. Every process is o
 here and ended by PID; nothing else on the machine is touched.
 """
 
+import contextlib
 import logging
 import os
 import shutil
@@ -84,20 +85,28 @@ class Service:
             os.kill(self.process.pid, sig)
 
     def stop(self, timeout_s: float = 15) -> None:
-        """SIGTERM, then SIGKILL if it has not exited in time."""
+        """SIGTERM, then SIGKILL to its whole process group if it has not exited in time."""
         if not self.process or self.process.poll() is not None:
             return
         self.signal(signal.SIGTERM)
         try:
             self.process.wait(timeout_s)
         except subprocess.TimeoutExpired:
-            self.signal(signal.SIGKILL)
-            self.process.wait(5)
+            logger.warning("%s did not stop in %s s; killing it and its children", self.name, timeout_s)
+            self._kill_group()
+
+    def _kill_group(self) -> None:
+        # The group is the one `launch` created for this child (start_new_session), so it holds only
+        # the child and what it started: uvicorn's workers would outlive a SIGKILL of their parent.
+        assert self.process is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(5)
 
     def kill(self) -> None:
-        self.signal(signal.SIGKILL)
-        if self.process:
-            self.process.wait(5)
+        """kill -9, as a crash: the service and anything it started."""
+        if self.process and self.process.poll() is None:
+            self._kill_group()
 
 
 def redis_service(port: int, data_dir: Path, appendfsync: str = "everysec", maxmemory: str = "0") -> Service:
