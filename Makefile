@@ -20,6 +20,7 @@ run: install
 	$(BIN)/python -m scripts.run
 
 test: install
+	@scripts/install-system.sh --browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: install

@@ -13,6 +13,7 @@ import asyncio
 import logging
 
 from redis.asyncio import Redis
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.records import Queueable
 from shared.stream import append_records
@@ -23,25 +24,35 @@ _Waiting = tuple[list[Queueable], asyncio.Future[None]]
 
 
 class StreamAppender:
-    def __init__(self, redis: Redis, stream: str, max_records_per_call: int = 1000) -> None:
+    def __init__(self, redis: Redis, stream: str, timeout_s: float = 2.0, max_records_per_call: int = 1000) -> None:
         self._redis = redis
         self._stream = stream
+        self._timeout_s = timeout_s
         self._max_records = max_records_per_call
         self._waiting: list[_Waiting] = []
         self._sender: asyncio.Task[None] | None = None
 
     async def append(self, records: list[Queueable]) -> None:
-        """Return once Redis has every record; raise what the Redis call raised if it failed."""
+        """Return once Redis has every record; raise what the Redis call raised if it failed, or
+        RedisTimeoutError after `timeout_s` in all (waiting included: a hung Redis must not hang ingest).
+
+        After a timeout the records may still reach Redis; the caller stores them with the same ids.
+        """
         appended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append((records, appended))
         if self._sender is None:
             self._sender = asyncio.create_task(self._send_waiting())
-        await appended
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await appended
+        except TimeoutError:
+            raise RedisTimeoutError(f"redis did not take the records within {self._timeout_s} s") from None
 
     async def _send_waiting(self) -> None:
         try:
             while self._waiting:
-                await self._send(self._take())
+                if taken := self._take():
+                    await self._send(taken)
         finally:
             self._sender = None
             for _, appended in self._waiting:  # left only if this task was cancelled (shutdown)
@@ -49,7 +60,8 @@ class StreamAppender:
             self._waiting = []
 
     def _take(self) -> list[_Waiting]:
-        """The oldest requests, whole, up to the record cap (at least one request)."""
+        """The oldest requests still waiting, whole, up to the record cap (at least one request)."""
+        self._waiting = [waiting for waiting in self._waiting if not waiting[1].done()]  # timed out or left
         count = size = 0
         for records, _ in self._waiting:
             if count and size + len(records) > self._max_records:

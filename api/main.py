@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from arq.connections import ArqRedis
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from api.appender import StreamAppender
 from api.backlog import BacklogMonitor
@@ -36,7 +36,14 @@ logger = logging.getLogger(__name__)
 
 def create_redis_client(settings: Settings) -> Redis:
     # Short timeouts: a dead Redis must turn into the MongoDB fallback quickly, not a hung request.
-    return Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=1, health_check_interval=10)
+    # The blocking pool opens connections outside its lock: the default pool holds its lock while it
+    # connects, so against a hung Redis (which still accepts TCP) every call queued behind each
+    # connection attempt in turn (redis/redis-py#3842), and ingest latency grew by the second.
+    timeout_s = settings.REDIS_TIMEOUT_MS / 1000
+    pool = BlockingConnectionPool.from_url(settings.REDIS_URL, max_connections=100, timeout=timeout_s,
+                                           socket_timeout=timeout_s, socket_connect_timeout=min(timeout_s, 1.0),
+                                           health_check_interval=10)
+    return Redis.from_pool(pool)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -63,7 +70,7 @@ def create_app(settings: Settings) -> FastAPI:
         rate_limiter = RateLimiter(redis, names, settings.QUERY_RATE_PER_MIN, settings.QUERY_IP_RATE_PER_MIN)
         await experiments.start()
         history = SessionHistory(redis, names, settings, experiments.max_history_turns)
-        appender = StreamAppender(redis, names.records)
+        appender = StreamAppender(redis, names.records, timeout_s=settings.REDIS_TIMEOUT_MS / 1000)
         state = AppState(settings, redis, mongo, names, backlog, llm, rate_limiter, jobs, experiments, sources, history,
                          appender)
         try:

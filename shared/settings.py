@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     MONGO_DB: str = "llm_experiment"
     MONGO_TIMEOUT_MS: int = Field(default=5000, ge=100)
     REDIS_URL: str = "redis://127.0.0.1:6379/0"
+    REDIS_TIMEOUT_MS: int = Field(default=2000, ge=100)  # API: a Redis call slower than this falls back
     STREAM_PREFIX: str = "llmlog"
 
     # LLM

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from api.appender import StreamAppender
 from scripts.devstack import Service, free_port
@@ -114,3 +115,31 @@ async def test_the_appender_serves_again_after_a_failure(redis: CountingRedis) -
 
     assert all(isinstance(result, Exception) for result in failed)
     assert await stored_ids(redis, stream) == ["c"]
+
+
+async def test_a_hung_redis_times_out_every_waiting_request_and_skips_them_later() -> None:
+    """A Redis that accepts connections and never answers (as when it is stopped with SIGSTOP)."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # keep the connection open, answer nothing
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    hung = Redis.from_url(f"redis://127.0.0.1:{port}/0", socket_timeout=30, socket_connect_timeout=30)
+    appender = StreamAppender(hung, "appender-hung", timeout_s=0.3)
+    try:
+        started = asyncio.get_running_loop().time()
+        results = await asyncio.wait_for(
+            asyncio.gather(*(appender.append([event(f"h{i}")]) for i in range(10)), return_exceptions=True), timeout=5)
+        waited = asyncio.get_running_loop().time() - started
+        later = await asyncio.gather(appender.append([event("late")]), return_exceptions=True)
+    finally:
+        await hung.aclose()
+        for writer in accepted:
+            writer.close()
+        server.close()
+
+    assert all(isinstance(result, RedisTimeoutError) for result in [*results, *later]), results
+    assert waited < 3  # the deadline, not the client's 30 s socket timeout
+    assert len(accepted) == 1  # one call in flight for everyone, not one connection per request

@@ -38,6 +38,7 @@ class LoadResult:
     refusals: list[tuple[dict[str, Any], str | None]] = field(default_factory=list)  # (503 body, Retry-After)
     unexpected: list[str] = field(default_factory=list)  # anything that is neither a 2xx nor retryable
     answers: list[tuple[float, str]] = field(default_factory=list)  # (time.monotonic(), "queued"/"stored")
+    slowest_s: float = 0.0  # the longest any single attempt waited for its answer
     finished: int = 0  # events settled (accepted or given up)
     finished_at: float = 0.0  # time.monotonic() when the last event settled
 
@@ -99,11 +100,14 @@ class LoadRun:
 
     async def _attempt(self, client: httpx.AsyncClient, record_id: str, body: dict[str, Any]) -> float | None:
         """One POST; returns how long to wait before retrying, or None when settled."""
+        started = time.monotonic()
         try:
             response = await client.post("/log_event", json=body)
         except httpx.TransportError as exc:  # refused or reset: the API is restarting
             self.result.statuses[type(exc).__name__] += 1
             return self.plan.retry_delay_s
+        finally:
+            self.result.slowest_s = max(self.result.slowest_s, time.monotonic() - started)
         self.result.statuses[response.status_code] += 1
         if response.is_success:
             answer = response.json()

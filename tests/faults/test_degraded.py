@@ -56,6 +56,27 @@ def test_s2_mongodb_stopped_for_ten_seconds(stack: FaultStack, report: list[Row]
     assert all(1 <= count <= 3 for count in logged.values()), logged  # per outage (and restart), not per record
 
 
+def test_s8_redis_hung_for_twelve_seconds(stack: FaultStack, report: list[Row]) -> None:
+    """SIGSTOP: Redis still accepts connections but answers nothing, unlike a crash (s3)."""
+    load = LoadRun(stack.url, LoadPlan("s8-redis-hung", count=900, rate_per_s=50)).start()
+    assert wait_until(lambda: load.result.finished >= 100, 30)
+    stack.redis.signal(signal.SIGSTOP)
+    try:
+        time.sleep(12)
+    finally:
+        stack.redis.signal(signal.SIGCONT)
+    load.join()
+
+    timeout_s = float(SUITE_SETTINGS.get("REDIS_TIMEOUT_MS", 2000)) / 1000
+    report.append(check_exactly_once(stack, load, note=(
+        f"redis-server SIGSTOPped for 12 s; {load.result.fallback} written to MongoDB directly; "
+        f"slowest answer {load.result.slowest_s:.1f} s")))
+    assert load.result.fallback > 0, "the API never fell back to MongoDB while Redis hung"
+    # Each request waits at most the Redis deadline, then MongoDB: not until Redis is back (12 s).
+    assert load.result.slowest_s < 2 * timeout_s + 1, load.result.slowest_s
+    assert load.result.refused == 0, dict(load.result.statuses)
+
+
 def _kill_until_over_delivered(stack: FaultStack, name: str, max_deliveries: int) -> int:
     """kill -9 and restart a worker holding an unstorable batch until the batch is over-delivered.
 
