@@ -79,14 +79,23 @@ def too_large(max_bytes: int) -> ApiError:
 
 
 def _gunzip(raw: bytes, max_bytes: int) -> bytes:
+    """Every gzip member in turn (RFC 1952 allows several), with the size and ratio caps on the sum."""
     limit = min(max_bytes, max(len(raw), 1) * _MAX_GZIP_RATIO)
-    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    try:
-        data = inflater.decompress(raw, limit + 1)
-    except zlib.error:
-        raise ApiError(400, "request body is not valid gzip") from None
-    if len(data) > limit:
-        raise ApiError(413, f"decompressed body is larger than {limit} bytes", limit_bytes=limit)
-    if not inflater.eof:
-        raise ApiError(400, "gzip body is truncated")
-    return data
+    members: list[bytes] = []
+    size = 0
+    rest = raw
+    while rest:  # each member takes at least 18 bytes of input, so this ends
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            data = inflater.decompress(rest, limit - size + 1)
+        except zlib.error:
+            message = "request body has data after the end of its gzip stream" if members else "request body is not valid gzip"
+            raise ApiError(400, message) from None
+        size += len(data)
+        if size > limit:
+            raise ApiError(413, f"decompressed body is larger than {limit} bytes", limit_bytes=limit)
+        if not inflater.eof:
+            raise ApiError(400, "gzip body is truncated")
+        members.append(data)
+        rest = inflater.unused_data
+    return b"".join(members)

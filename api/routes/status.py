@@ -1,7 +1,7 @@
 import asyncio
 import contextlib
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from api.deps import AppState, StateDep
 from shared.stream import backlog_size
@@ -23,6 +23,12 @@ async def status(state: StateDep) -> dict:
         "llm_mock": state.llm.is_mock,
         "model": state.llm.model_used,
     }
+
+
+@router.head("/status", include_in_schema=False)
+async def status_head() -> Response:
+    """For uptime monitors that send HEAD: 200 while the process runs, without probing the stores."""
+    return Response(status_code=200)
 
 
 async def _probe_redis(state: AppState) -> tuple[bool, int | None]:

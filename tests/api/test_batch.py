@@ -150,6 +150,23 @@ def test_gzip_bomb_is_refused(small_client: TestClient, small_settings: Settings
     assert stream_length(small_settings) == 0
 
 
+def test_gzip_bodies_of_several_members_are_read_whole_and_trailing_junk_is_refused(
+        small_client: TestClient, small_settings: Settings) -> None:
+    text = json.dumps({"events": [event(i) for i in range(4)]}).encode()
+    headers = {"Content-Type": "text/plain", "Content-Encoding": "gzip"}
+    members = gzip.compress(text[:40]) + gzip.compress(text[40:])  # valid gzip, as `cat a.gz b.gz` makes
+    bomb_in_parts = gzip.compress(b" " * 3000) * 40  # each member small, their sum past the batch limit
+
+    whole = small_client.post("/log_events", params={"key": "k1"}, content=members, headers=headers)
+    junk = small_client.post("/log_events", params={"key": "k1"}, content=gzip.compress(text) + b"junk", headers=headers)
+    summed = small_client.post("/log_events", params={"key": "k1"}, content=bomb_in_parts, headers=headers)
+
+    assert whole.status_code == 202 and len(whole.json()["ids"]) == 4
+    assert (junk.status_code, junk.json()["error"]) == (400, "request body has data after the end of its gzip stream")
+    assert summed.status_code == 413
+    assert drain(small_settings) == 4
+
+
 def test_batch_sent_at_corrects_each_event_time(client: TestClient, settings: Settings) -> None:
     # A client clock running 2 days slow: only the gaps before sending matter.
     sent_at = "2020-01-01T00:00:10.000Z"

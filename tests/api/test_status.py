@@ -26,3 +26,11 @@ def test_status_stays_200_when_stores_are_unreachable(redis_server: Service, mon
     assert response.status_code == 200
     assert response.json() | {"queue_depth": None} == response.json()
     assert (response.json()["redis"], response.json()["mongodb"]) == (False, False)
+
+
+def test_status_answers_head_for_uptime_monitors(client: TestClient) -> None:
+    response = client.head("/status")
+
+    assert response.status_code == 200
+    assert response.content == b""
+    assert "head" not in client.get("/openapi.json").json()["paths"]["/status"]
