@@ -38,6 +38,20 @@ def drain(settings: Settings, **kwargs: Any) -> int:
     return asyncio.run(drain_until_empty(settings, **kwargs))
 
 
+def read_and_die(settings: Settings, consumer: str, count: int = 10) -> None:
+    """A worker named `consumer` reads entries and dies before acking them: they stay pending for it."""
+
+    async def read() -> None:
+        redis = Redis.from_url(settings.REDIS_URL)
+        names = names_for(settings)
+        try:
+            await redis.xreadgroup(names.group, consumer, {names.records: ">"}, count=count)
+        finally:
+            await redis.aclose()
+
+    asyncio.run(read())
+
+
 async def _find_all(settings: Settings, collection: str) -> list[dict[str, Any]]:
     mongo = AsyncMongoClient(settings.MONGODB_URI)
     try:

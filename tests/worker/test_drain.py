@@ -8,7 +8,7 @@ from redis.asyncio import Redis
 from shared.records import EventRecord, utc_now_ms
 from shared.settings import Settings
 from shared.stream import append_records, ensure_group
-from tests.helpers import drain, names_for, stored, stream_length
+from tests.helpers import drain, names_for, read_and_die, stored, stream_length
 from worker.dead_letters import list_dead_letters, replay_dead_letters
 from worker.drain import Drainer
 
@@ -64,14 +64,7 @@ def test_undecodable_entry_goes_to_dead_letters_and_the_rest_is_stored(settings:
 
 def test_entries_of_a_crashed_consumer_are_reclaimed(settings: Settings) -> None:
     append(settings, [event(f"crash-{i}") for i in range(5)])
-
-    async def read_without_ack() -> None:
-        redis = Redis.from_url(settings.REDIS_URL)
-        names = names_for(settings)
-        await redis.xreadgroup(names.group, "crashed", {names.records: ">"}, count=10)
-        await redis.aclose()
-
-    asyncio.run(read_without_ack())
+    read_and_die(settings, "crashed")
     assert drain(settings) == 0  # not idle long enough yet: nothing is stolen from a live worker
     asyncio.run(asyncio.sleep(settings.RECLAIM_IDLE_MS / 1000 + 0.1))
 
@@ -159,14 +152,7 @@ def test_records_bson_cannot_encode_are_dead_lettered_and_the_rest_stored(settin
 def test_restarted_worker_resumes_its_own_unacked_entries_at_once(settings: Settings) -> None:
     settings = settings.model_copy(update={"RECLAIM_IDLE_MS": 60_000})  # no reclaim: only resuming can do it
     append(settings, [event(f"own-{i}") for i in range(3)])
-    names = names_for(settings)
-
-    async def read_then_die() -> None:
-        redis = Redis.from_url(settings.REDIS_URL)
-        await redis.xreadgroup(names.group, "stable-name", {names.records: ">"}, count=10)
-        await redis.aclose()
-
-    asyncio.run(read_then_die())
+    read_and_die(settings, "stable-name")
 
     assert drain(settings, consumer="someone-else") == 0
     assert drain(settings, consumer="stable-name") == 3

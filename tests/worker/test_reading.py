@@ -6,7 +6,7 @@ from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
 from shared.settings import Settings
-from tests.helpers import drain, names_for, stored, stream_length
+from tests.helpers import drain, names_for, read_and_die, stored, stream_length
 from tests.worker.test_drain import append, event
 from worker import drain as drain_module
 from worker.drain import Drainer
@@ -25,14 +25,7 @@ def test_batches_read_ahead_are_each_stored_once(settings: Settings) -> None:
 def test_resuming_own_pending_entries_does_not_read_ahead_into_them(settings: Settings) -> None:
     settings = settings.model_copy(update={"BATCH_SIZE": 4, "RECLAIM_IDLE_MS": 60_000})
     append(settings, [event(f"left-{i}") for i in range(10)])
-    names = names_for(settings)
-
-    async def read_then_die() -> None:
-        redis = Redis.from_url(settings.REDIS_URL)
-        await redis.xreadgroup(names.group, "stable-name", {names.records: ">"}, count=10)
-        await redis.aclose()
-
-    asyncio.run(read_then_die())
+    read_and_die(settings, "stable-name")
     append(settings, [event(f"new-{i}") for i in range(10)])
 
     # Each entry settled exactly once: the resume walk never meets entries the reader took meanwhile.
