@@ -1,7 +1,7 @@
 """Turns a `/log_events` body into records plus one result per event: a bad event never sinks its batch."""
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -85,7 +85,7 @@ def _refusal(event: Any, limits: Limits, max_event_bytes: int) -> ApiError | Non
     return None
 
 
-def _validate_all(events: list[dict[str, Any]], limits: Limits) -> list[EventIn] | list[EventIn | ApiError]:
+def _validate_all(events: list[dict[str, Any]], limits: Limits) -> Sequence[EventIn | ApiError]:
     """One pydantic call for the whole batch; a batch with an invalid event is validated again event
     by event, so that each error is the one `/log_event` would give."""
     try:
