@@ -167,6 +167,23 @@ def test_gzip_bodies_of_several_members_are_read_whole_and_trailing_junk_is_refu
     assert drain(small_settings) == 4
 
 
+def test_gzip_members_are_capped_and_a_stray_byte_after_the_stream_is_named(
+        small_client: TestClient, small_settings: Settings) -> None:
+    text = json.dumps({"events": [event(0)]}).encode()
+    headers = {"Content-Type": "text/plain", "Content-Encoding": "gzip"}
+    # Empty members, each of which makes zlib copy the rest of the body: 50,000 of them fit in the
+    # default 1 MiB and cost quadratic CPU; 100 fit in this client's 4 KiB.
+    many = small_client.post("/log_events", params={"key": "k1"}, content=gzip.compress(b"") * 100 + gzip.compress(text),
+                             headers=headers)
+    newline = small_client.post("/log_events", params={"key": "k1"}, content=gzip.compress(text) + b"\n", headers=headers)
+    truncated = small_client.post("/log_events", params={"key": "k1"}, content=gzip.compress(text)[:-6], headers=headers)
+
+    assert (many.status_code, many.json()["error"]) == (400, "request body has more than 32 gzip members")
+    assert (newline.status_code, newline.json()["error"]) == (400, "request body has data after the end of its gzip stream")
+    assert (truncated.status_code, truncated.json()["error"]) == (400, "gzip body is truncated")
+    assert stream_length(small_settings) == 0
+
+
 def test_batch_sent_at_corrects_each_event_time(client: TestClient, settings: Settings) -> None:
     # A client clock running 2 days slow: only the gaps before sending matter.
     sent_at = "2020-01-01T00:00:10.000Z"
