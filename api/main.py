@@ -1,6 +1,5 @@
 """The application factory and its lifespan."""
 
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,6 +27,7 @@ from api.routes import events, experiment, export, export_jobs, queries, status
 from api.sources import SourceFinder
 from api.telemetry import telemetry_config
 from shared.mongo import create_mongo_client
+from shared.runtime import tune_gc
 from shared.settings import Settings
 from shared.stream import StreamNames, ensure_group
 
@@ -124,17 +124,5 @@ def create_app_from_env() -> FastAPI:
     settings = Settings()
     configure_logging(settings.LOG_LEVEL, "api")
     app = create_app(settings)
-    tune_gc_for_serving()
+    tune_gc()
     return app
-
-
-def tune_gc_for_serving() -> None:
-    """Measured under `make bench`: the cyclic collector was the API's largest cost at high concurrency.
-
-    Imports (LiteLLM above all) leave ~400k long-lived objects that a full collection walks (~0.5 s
-    here); frozen, it skips them. And with the default threshold (700 allocations) a collection runs
-    every request or two and keeps re-examining the objects of every request in flight, so it grows
-    with concurrency; every 50k allocations it costs little, and cyclic garbage stays a few MB.
-    """
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)

@@ -2,7 +2,6 @@
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 import sys
@@ -11,6 +10,7 @@ import time
 from arq.worker import Worker, create_worker
 
 from shared.logging import configure_logging
+from shared.runtime import tune_gc
 from shared.settings import Settings
 from shared.stream import StreamNames
 from worker.main import WorkerSettings, arq_redis_settings, shutdown
@@ -80,18 +80,9 @@ def main(argv: list[str]) -> int:
         from worker.export_cli import run_export_cli
 
         return asyncio.run(run_export_cli(settings, argv[1:]))
-    tune_gc_for_draining()
+    tune_gc()
     asyncio.run(run_supervised(settings))
     return 0
-
-
-def tune_gc_for_draining() -> None:
-    """As the API does (`api.main.tune_gc_for_serving`): freeze the import-time heap, so full collections
-    skip it, and collect every 50k allocations instead of 700. A drained batch allocates a few objects per
-    record and frees them by reference counting; at the default threshold the collector ran every
-    few records and re-walked the batch in hand (py-spy under `make bench`)."""
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
 
 
 if __name__ == "__main__":
