@@ -14,7 +14,7 @@ from api.errors import ApiError, field_errors, invalid_fields
 from api.limits import Limits
 from api.schemas import ClientTimestamp, EventIn, with_limits
 from api.storable import storability_errors
-from shared.records import EncodedEvent
+from shared.records import EncodedEvent, new_record_ids
 
 StampFor = Callable[[str], dict[str, str]]
 
@@ -61,13 +61,15 @@ def build_batch(events: list[Any], sent_at: Any, received_at: datetime, limits: 
     refusals = {index: refusal for index, event in enumerate(events)
                 if (refusal := _refusal(event, limits, max_event_bytes)) is not None}
     validated = iter(_validate_all([event for index, event in enumerate(events) if index not in refusals], limits))
+    random_ids = iter(new_record_ids(len(events) - len(refusals)))
     outcome = BatchOutcome()
     for index, event in enumerate(events):
         result = refusals[index] if index in refusals else next(validated)
         if isinstance(result, ApiError):
             outcome.results.append({"index": index, "error": result.message, **result.details})
             continue
-        record = build_event_record(result, event, received_at, sent_at, stamp_for(result.user_id) if stamp_for else None)
+        stamp = stamp_for(result.user_id) if stamp_for else None
+        record = build_event_record(result, event, received_at, sent_at, stamp, next(random_ids))
         outcome.records.append(record)
         outcome.results.append({"index": index, "id": record.id})
     return outcome

@@ -28,17 +28,21 @@ def validate_body(model: type[M], body: Any, limits: Limits) -> M:
 
 def build_event_record(
     event: EventIn, sent: dict[str, Any], received_at: datetime, batch_sent_at: Any = None,
-    stamp: dict[str, str] | None = None,
+    stamp: dict[str, str] | None = None, random_id: str | None = None,
 ) -> EncodedEvent:
     """`sent` is the body `event` was validated from, stored as sent: EventIn's types are strict, so
     validation changed nothing in it. The event's own `sent_at` wins over its batch's; a batch's is
-    stored on each of its events."""
+    stored on each of its events. `random_id`: the id unless the event has an `event_id` (a batch
+    draws its ids at once, `new_record_ids`)."""
     fields = dict(sent)
     if event.sent_at is None and batch_sent_at is not None:
         fields["sent_at"] = batch_sent_at
     if stamp:  # the user's experiment arm (api/experiments.py)
         fields.update(stamp)
-    fields["id"] = event_record_id(event.user_id, event.event_id) if event.event_id else new_record_id()
+    if event.event_id:
+        fields["id"] = event_record_id(event.user_id, event.event_id)
+    else:
+        fields["id"] = random_id or new_record_id()
     fields["timestamp"] = received_at
     fields["event_time"] = correct_event_time(received_at, event.client_timestamp, fields.get("sent_at"))
     return EncodedEvent.encode(fields)

@@ -28,6 +28,8 @@ def parse_client_time(value: Any) -> datetime | None:
 
 def correct_event_time(received_at: datetime, client_timestamp: Any, sent_at: Any) -> datetime:
     """Skew-corrected event time, in UTC to the millisecond; `received_at` when it cannot be computed."""
+    if client_timestamp is None or sent_at is None:  # most events: nothing to correct
+        return received_at
     event_at = parse_client_time(client_timestamp)
     sent = parse_client_time(sent_at)
     if event_at is None or sent is None:

@@ -1,13 +1,16 @@
 """The stored records: one pydantic model each, used by the API to write and the worker to read.
 
-The API builds a record (server timestamp, id) and appends `record.to_stream()`; the worker
-reads `decode_entry()` and stores `record.to_document()`. Input limits live on the API's
-request models, not here, so an entry written by an older API version always decodes.
-Events take a shorter way to the same stream entry: `EncodedEvent`.
+The API builds records (server timestamp, id) and appends `encode_entries(records)`: one stream
+entry per request, `kind` and `data`, the records' JSON one per line. The worker reads
+`entry_lines()`, decodes each line (`decode_record`) and stores `record.to_document()`. Input
+limits live on the API's request models, not here, so an entry written by an older API version
+always decodes; an entry of one record, as all were before batches shared one, is one line.
+Events take a shorter way to the same JSON: `EncodedEvent`.
 """
 
 import os
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -33,10 +36,22 @@ def utc_now_ms() -> datetime:
 
 def new_record_id() -> str:
     """A random UUID (version 4) as 32 hex digits, like `uuid.uuid4().hex` at a third of the cost."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = raw[6] & 0x0F | 0x40  # version 4
-    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
-    return raw.hex()
+    return new_record_ids(1)[0]
+
+
+# Set the version (4) and variant (RFC 4122) bits of every id at once, in C.
+_VERSION_4 = bytes(byte & 0x0F | 0x40 for byte in range(256))
+_VARIANT_RFC4122 = bytes(byte & 0x3F | 0x80 for byte in range(256))
+
+
+def new_record_ids(count: int) -> list[str]:
+    """`count` random version-4 UUIDs as hex, from one `os.urandom` call: under a VM, the system
+    call per id was 8% of a batch's CPU (py-spy, `make bench`)."""
+    raw = bytearray(os.urandom(16 * count))
+    raw[6::16] = raw[6::16].translate(_VERSION_4)
+    raw[8::16] = raw[8::16].translate(_VARIANT_RFC4122)
+    text = raw.hex()
+    return [text[start:start + 32] for start in range(0, 32 * count, 32)]
 
 
 def event_record_id(user_id: str, event_id: str) -> str:
@@ -64,7 +79,10 @@ class Record(BaseModel):
     user_id: str
 
     def to_stream(self) -> dict[str, bytes]:
-        return {"kind": self.kind.value.encode(), "data": orjson.dumps(self.model_dump(exclude_unset=True))}
+        return {"kind": self.kind.value.encode(), "data": self.to_json()}
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.model_dump(exclude_unset=True))
 
     def to_document(self) -> dict[str, Any]:
         document = self.model_dump(exclude_unset=True)
@@ -119,7 +137,7 @@ RECORD_TYPES: dict[Kind, type[Record]] = {Kind.QUERY: QueryRecord, Kind.EVENT: E
 COLLECTIONS: dict[Kind, str] = {kind: model.collection for kind, model in RECORD_TYPES.items()}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs a call per field, and this is per event
 class EncodedEvent:
     """An `EventRecord` already in its stream form, built without a model instance.
 
@@ -143,6 +161,9 @@ class EncodedEvent:
     def to_stream(self) -> dict[str, bytes]:
         return {"kind": b"event", "data": self.data}
 
+    def to_json(self) -> bytes:
+        return self.data
+
     def to_document(self) -> dict[str, Any]:
         return EventRecord.model_validate_json(self.data).to_document()
 
@@ -150,7 +171,34 @@ class EncodedEvent:
 Queueable = Record | EncodedEvent  # what the API appends to the stream
 
 
-def decode_entry(fields: dict[bytes, bytes]) -> Record:
-    """Rebuild the record from a stream entry. Raises ValueError on a malformed entry."""
-    kind = Kind(fields[b"kind"].decode())
-    return RECORD_TYPES[kind].model_validate_json(fields[b"data"])
+def encode_entries(records: Sequence[Queueable]) -> list[dict[str, bytes]]:
+    """One stream entry per run of records of one kind: a request's records share one entry.
+
+    A batch of 100 events as one entry costs Redis one XADD instead of 100, and redis-py one
+    argument to pack instead of 200: under `make bench`, 1.5x the batched events per second.
+    orjson never writes a raw newline (inside strings it is escaped), so lines split back exactly.
+    """
+    entries: list[dict[str, bytes]] = []
+    start = 0
+    for end in range(1, len(records) + 1):
+        if end == len(records) or records[end].kind != records[start].kind:
+            data = b"\n".join(record.to_json() for record in records[start:end])
+            entries.append({"kind": records[start].kind.value.encode(), "data": data})
+            start = end
+    return entries
+
+
+def entry_lines(fields: dict[bytes, bytes]) -> tuple[Kind, list[bytes]]:
+    """The kind of an entry's records and their JSON, one per record. Raises KeyError or ValueError."""
+    return Kind(fields[b"kind"].decode()), fields[b"data"].split(b"\n")
+
+
+def decode_record(kind: Kind, data: bytes) -> Record:
+    """One line of an entry. Raises ValueError (pydantic's ValidationError is one) if malformed."""
+    return RECORD_TYPES[kind].model_validate_json(data)
+
+
+def decode_entry(fields: dict[bytes, bytes]) -> list[Record]:
+    """Every record of a stream entry. Raises KeyError or ValueError if the entry or any line is malformed."""
+    kind, lines = entry_lines(fields)
+    return [decode_record(kind, line) for line in lines]

@@ -1,11 +1,12 @@
 """Redis names and stream helpers. Key and stream names live only here."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from shared.records import Queueable
+from shared.records import Queueable, encode_entries
 
 
 @dataclass(frozen=True)
@@ -44,12 +45,17 @@ class StreamNames:
 
 async def append_record(redis: Redis, stream: str, record: Queueable) -> bytes:
     """XADD one record; returns the entry id once Redis has it."""
-    return await redis.xadd(stream, record.to_stream())
+    [entry_id] = await append_entries(redis, stream, encode_entries([record]))
+    return entry_id
 
 
-# One script call queues a whole batch: one round trip, one command to pack and one reply to parse
-# (per-command packing and parsing in redis-py cost more than Redis spends on the XADDs), and Redis
-# runs it atomically: a batch is queued whole or not at all.
+async def append_records(redis: Redis, stream: str, records: Sequence[Queueable]) -> list[bytes]:
+    """The records of one request, as one entry (one per kind, see `encode_entries`)."""
+    return await append_entries(redis, stream, encode_entries(records))
+
+
+# One script call queues the entries of many requests: one round trip, one command to pack and one
+# reply to parse, and Redis runs it atomically: all of them are queued or none.
 _APPEND_SCRIPT = """
 local ids = {}
 for i = 1, #ARGV, 2 do
@@ -59,14 +65,13 @@ return ids
 """
 
 
-async def append_records(redis: Redis, stream: str, records: list[Queueable]) -> list[bytes]:
-    """XADD many records in one round trip, atomically."""
-    if len(records) == 1:
-        return [await append_record(redis, stream, records[0])]
+async def append_entries(redis: Redis, stream: str, entries: Sequence[dict[str, bytes]]) -> list[bytes]:
+    """XADD the entries in one round trip, atomically; their ids, in order."""
+    if len(entries) == 1:
+        return [await redis.xadd(stream, entries[0])]
     args: list[bytes] = []
-    for record in records:
-        fields = record.to_stream()
-        args += (fields["kind"], fields["data"])
+    for entry in entries:
+        args += (entry["kind"], entry["data"])
     return await redis.register_script(_APPEND_SCRIPT)(keys=[stream], args=args)
 
 

@@ -6,6 +6,7 @@ from typing import Any
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
+from shared.records import entry_lines
 from shared.settings import Settings
 from shared.stream import StreamNames, ensure_group
 from worker.drain import Drainer
@@ -74,3 +75,17 @@ async def _stream_length(settings: Settings) -> int:
 
 def stream_length(settings: Settings) -> int:
     return asyncio.run(_stream_length(settings))
+
+
+async def _queued_records(settings: Settings) -> int:
+    redis = Redis.from_url(settings.REDIS_URL)
+    try:
+        entries = await redis.xrange(names_for(settings).records)
+        return sum(len(entry_lines(fields)[1]) for _, fields in entries)
+    finally:
+        await redis.aclose()
+
+
+def queued_records(settings: Settings) -> int:
+    """Records in the stream: an entry holds one request's records, a batch's in one."""
+    return asyncio.run(_queued_records(settings))

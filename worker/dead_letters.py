@@ -18,7 +18,10 @@ logger = logging.getLogger(__name__)
 
 
 def dead_letter(entry_id: bytes, fields: dict[bytes, bytes], reason: str, code: int | None = None) -> dict[str, Any]:
-    """The stored form: the raw stream entry, so even an undecodable one can be inspected and replayed."""
+    """The stored form: the raw stream entry, so even an undecodable one can be inspected and replayed.
+
+    One record of a batch entry is its own letter: `<entry id>/<line>`, with that record's line as `data`.
+    """
     return {
         "_id": entry_id.decode(),
         "kind": fields.get(b"kind", b"").decode(errors="replace"),
@@ -66,8 +69,9 @@ async def replay_dead_letters(db: AsyncDatabase, limit: int = 1000) -> tuple[int
     stored = failing = 0
     for letter in await list_dead_letters(db, limit):
         try:
-            record = decode_entry({b"kind": letter["kind"].encode(), b"data": letter["data"].encode()})
-            rejected = await insert_idempotent(db[record.collection], [record.to_document()])
+            # A letter is one record, or a whole entry (a suspect: possibly a batch).
+            records = decode_entry({b"kind": letter["kind"].encode(), b"data": letter["data"].encode()})
+            rejected = await insert_idempotent(db[records[0].collection], [record.to_document() for record in records])
             reason = rejected[0].message if rejected else None
         except ValueError as exc:
             reason = f"undecodable: {exc}"

@@ -14,13 +14,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from pydantic import ValidationError
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from shared.records import Record, decode_entry
+from shared.records import Record, decode_record, entry_lines
 from shared.settings import Settings
 from shared.store import insert_idempotent
 from shared.stream import StreamNames, ensure_group
@@ -82,33 +81,35 @@ class Drainer:
                 await keeper
 
     async def drain_once(self) -> int:
-        """Store one batch (held, resumed, reclaimed or new); returns how many entries were settled."""
+        """Store one batch (held, resumed, reclaimed or new); returns how many records were settled
+        (stored, already stored or dead-lettered)."""
         if not self._held:
             self._held, self._held_alone = await self._next_batch()
         if not self._held:
             return 0
         started = time.perf_counter()
-        count = len(self._held)
+        entries = len(self._held)
         if self._held_alone:
-            await self._store_alone(self._held[0])
+            records = await self._store_alone(self._held[0])
         else:
             # The next batch arrives while MongoDB stores this one; not while resuming, whose walk of
             # this consumer's pending entries would meet the read-ahead ones again.
             if not self.claims.resuming:
                 self.reader.read_ahead()
-            await self._store(self._held)
+            records = await self._store(self._held)
         await self._ack([entry_id for entry_id, _ in self._held])
         self._held = []
-        self.stored_total += count
-        logger.info("drained batch", extra={"count": count, "ms": round((time.perf_counter() - started) * 1000, 1)})
-        return count
+        self.stored_total += records
+        logger.info("drained batch", extra={"count": records, "entries": entries,
+                                            "ms": round((time.perf_counter() - started) * 1000, 1)})
+        return records
 
     async def _next_batch(self) -> tuple[list[Entry], bool]:
         """(entries, alone): leftovers and reclaimed entries first, suspects one at a time, then new ones."""
         if self.stop.is_set():  # only what is already in hand: no new claims while stopping
             return await self.reader.take_ahead(), False
         if not self._suspects:
-            size = self.settings.BATCH_SIZE
+            size = self.reader.entries_for(self.settings.BATCH_SIZE)
             taken = await self.claims.read_own_pending(size) or await self.claims.reclaim_if_due(size)
             fresh, suspects = await self.claims.split_over_delivered(taken)
             self._suspects.extend(suspects)
@@ -118,23 +119,34 @@ class Drainer:
             return [self._suspects.pop(0)], True
         return await self.reader.next_batch(), False
 
-    async def _store(self, entries: list[Entry]) -> None:
-        """Insert every decodable record; dead-letter the rest with their reason."""
+    async def _store(self, entries: list[Entry]) -> int:
+        """Insert every decodable record; dead-letter the rest with their reason. Returns the records settled."""
         groups: dict[str, list[tuple[Entry, Record]]] = {}
         letters = []
-        for entry in entries:
+        for entry_id, fields in entries:
             try:
-                record = decode_entry(entry[1])
-            except (KeyError, ValueError, ValidationError) as exc:
-                letters.append(dead_letter(entry[0], entry[1], f"undecodable entry: {exc}"[:1000]))
+                kind, lines = entry_lines(fields)
+            except (KeyError, ValueError) as exc:
+                letters.append(dead_letter(entry_id, fields, f"undecodable entry: {exc}"[:1000]))
                 continue
-            groups.setdefault(record.collection, []).append((entry, record))
+            for position, line in enumerate(lines):
+                # A record of a batch entry is dead-lettered alone, under an id of its own.
+                letter = (entry_id, fields) if len(lines) == 1 else (
+                    b"%s/%d" % (entry_id, position), {b"kind": fields[b"kind"], b"data": line})
+                try:
+                    record = decode_record(kind, line)
+                except ValueError as exc:  # pydantic's ValidationError included
+                    letters.append(dead_letter(*letter, reason=f"undecodable record: {exc}"[:1000]))
+                    continue
+                groups.setdefault(record.collection, []).append((letter, record))
+        settled = len(letters) + sum(len(group) for group in groups.values())
         for collection, group in groups.items():
             rejected = await insert_idempotent(self.db[collection], [record.to_document() for _, record in group])
             letters.extend(dead_letter(*group[r.index][0], reason=r.message, code=r.code) for r in rejected)
         await save_dead_letters(self.db, self.redis, self.names, letters)
+        return settled
 
-    async def _store_alone(self, entry: Entry) -> None:
+    async def _store_alone(self, entry: Entry) -> int:
         """Store a suspect by itself, under a marker that only a worker dying mid-attempt leaves behind.
 
         Deliveries also pile up when workers are killed or MongoDB is down, so the count alone
@@ -147,8 +159,8 @@ class Drainer:
             if previous is not None and previous.decode() != self._token:
                 reason = f"delivered more than {self.settings.MAX_DELIVERIES} times; a worker died storing it alone"
                 await save_dead_letters(self.db, self.redis, self.names, [dead_letter(*entry, reason=reason)])
-            else:
-                await self._store([entry])
+                return entry[1].get(b"data", b"").count(b"\n") + 1  # its records, dead-lettered as one
+            return await self._store([entry])
         finally:
             with contextlib.suppress(*_TRANSIENT):
                 await self.redis.delete(key)

@@ -28,6 +28,7 @@ class BatchReader:
     stop: asyncio.Event
     read_block_ms: int  # how long an idle read waits; bounds how fast `stop` is noticed
     early: list[Entry] = field(default_factory=list)  # read ahead, not yet handed out: keep them claimed
+    records_per_entry: int = 1  # the most records in one entry of the last read
     _ahead: asyncio.Task[None] | None = None
 
     @property
@@ -62,18 +63,36 @@ class BatchReader:
             self._ahead = None
 
     async def read(self) -> list[Entry]:
-        """Up to BATCH_SIZE entries, waiting at most FLUSH_INTERVAL_MS after the first one arrives."""
-        entries = await self._xreadgroup(self.settings.BATCH_SIZE, self.read_block_ms)
+        """Entries of about BATCH_SIZE records, waiting at most FLUSH_INTERVAL_MS after the first one arrives."""
+        size = self.settings.BATCH_SIZE
+        entries = await self._xreadgroup(self.entries_for(size), self.read_block_ms)
+        records = self._count(entries)
         deadline = time.monotonic() + self.settings.FLUSH_INTERVAL_MS / 1000
-        while entries and len(entries) < self.settings.BATCH_SIZE and not self.stop.is_set():
+        while entries and records < size and not self.stop.is_set():
             remaining_ms = int((deadline - time.monotonic()) * 1000)
             if remaining_ms <= 0:
                 break
-            more = await self._xreadgroup(self.settings.BATCH_SIZE - len(entries), remaining_ms)
+            more = await self._xreadgroup(self.entries_for(size - records), remaining_ms)
             if not more:
                 break
             entries.extend(more)
+            records += self._count(more)
         return entries
+
+    def entries_for(self, records: int) -> int:
+        """How many entries to ask for to get about `records` records.
+
+        XREADGROUP counts entries, and an entry holds one request's records: one event, or a whole
+        batch. Sized by the largest entry of the last read, a read stays near BATCH_SIZE records
+        unless traffic turns from single events to big batches between two reads.
+        """
+        return max(1, records // self.records_per_entry)
+
+    def _count(self, entries: list[Entry]) -> int:
+        counts = [fields.get(b"data", b"").count(b"\n") + 1 for _, fields in entries]  # a record per line
+        if counts:
+            self.records_per_entry = max(counts)
+        return sum(counts)
 
     async def _read_early(self) -> None:
         self.early = await self.read()

@@ -38,7 +38,7 @@ def _built_by_the_model(body: dict[str, Any], batch_sent_at: Any, stamp: dict[st
 def test_the_encoded_event_is_the_record_the_model_builds(body: dict, batch_sent_at: Any, stamp: dict) -> None:
     encoded = build_event_record(EventIn.model_validate(body, context=Limits()), body, RECEIVED, batch_sent_at, stamp)
 
-    decoded = decode_entry({key.encode(): value for key, value in encoded.to_stream().items()})
+    [decoded] = decode_entry({key.encode(): value for key, value in encoded.to_stream().items()})
     expected = _built_by_the_model(body, batch_sent_at, stamp)
 
     assert isinstance(decoded, EventRecord)

@@ -20,7 +20,7 @@ from scripts.devstack import Service
 from shared.records import event_record_id
 from shared.settings import Settings
 from tests.conftest import make_settings
-from tests.helpers import drain, stored, stream_length
+from tests.helpers import drain, queued_records, stored
 from tests.processes import api_service, app_env, wait_ready, wait_until
 
 pytestmark = pytest.mark.browser
@@ -106,7 +106,7 @@ def _off_loop(function: Callable[..., T], *args: object) -> T:
 def _assert_all_stored(settings: Settings, phase: str, already: int) -> None:
     wanted = {event_record_id(USER, event_id) for event_id in expected_event_ids(phase)}
     # Beacons from a page that is gone are still in flight for a moment; wait for all of them.
-    assert wait_until(lambda: _off_loop(stream_length, settings) >= len(wanted), timeout_s=20)
+    assert wait_until(lambda: _off_loop(queued_records, settings) >= len(wanted), timeout_s=20)
     _off_loop(drain, settings)
     ids = [d["_id"] for d in _off_loop(stored, settings, "events")]
     assert len(ids) == already + len(wanted)

@@ -7,7 +7,8 @@ from redis.asyncio import Redis
 
 from shared.records import EventRecord, utc_now_ms
 from shared.settings import Settings
-from shared.stream import append_records, ensure_group
+from shared.records import encode_entries
+from shared.stream import append_entries, ensure_group
 from tests.helpers import drain, names_for, read_and_die, stored, stream_length
 from worker.dead_letters import list_dead_letters, replay_dead_letters
 from worker.drain import Drainer
@@ -21,7 +22,8 @@ async def _append(settings: Settings, records: list, raw: list[dict] | None = No
     redis = Redis.from_url(settings.REDIS_URL)
     try:
         await ensure_group(redis, names_for(settings))
-        await append_records(redis, names_for(settings).records, records)
+        # One entry per record, as single events are queued.
+        await append_entries(redis, names_for(settings).records, [e for r in records for e in encode_entries([r])])
         for fields in raw or []:
             await redis.xadd(names_for(settings).records, fields)
     finally:
