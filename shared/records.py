@@ -193,6 +193,11 @@ def entry_lines(fields: dict[bytes, bytes]) -> tuple[Kind, list[bytes]]:
     return Kind(fields[b"kind"].decode()), fields[b"data"].split(b"\n")
 
 
+def entry_record_count(fields: dict[bytes, bytes]) -> int:
+    """How many records an entry holds, without decoding it: one per line."""
+    return fields.get(b"data", b"").count(b"\n") + 1
+
+
 def decode_record(kind: Kind, data: bytes) -> Record:
     """One line of an entry. Raises ValueError (pydantic's ValidationError is one) if malformed."""
     return RECORD_TYPES[kind].model_validate_json(data)

@@ -13,13 +13,14 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from shared.records import Record, decode_record, entry_lines
+from shared.records import Record, decode_record, entry_lines, entry_record_count
 from shared.settings import Settings
 from shared.store import insert_idempotent
 from shared.stream import StreamNames, ensure_group
@@ -121,24 +122,7 @@ class Drainer:
 
     async def _store(self, entries: list[Entry]) -> int:
         """Insert every decodable record; dead-letter the rest with their reason. Returns the records settled."""
-        groups: dict[str, list[tuple[Entry, Record]]] = {}
-        letters = []
-        for entry_id, fields in entries:
-            try:
-                kind, lines = entry_lines(fields)
-            except (KeyError, ValueError) as exc:
-                letters.append(dead_letter(entry_id, fields, f"undecodable entry: {exc}"[:1000]))
-                continue
-            for position, line in enumerate(lines):
-                # A record of a batch entry is dead-lettered alone, under an id of its own.
-                letter = (entry_id, fields) if len(lines) == 1 else (
-                    b"%s/%d" % (entry_id, position), {b"kind": fields[b"kind"], b"data": line})
-                try:
-                    record = decode_record(kind, line)
-                except ValueError as exc:  # pydantic's ValidationError included
-                    letters.append(dead_letter(*letter, reason=f"undecodable record: {exc}"[:1000]))
-                    continue
-                groups.setdefault(record.collection, []).append((letter, record))
+        groups, letters = _decode(entries)
         settled = len(letters) + sum(len(group) for group in groups.values())
         for collection, group in groups.items():
             rejected = await insert_idempotent(self.db[collection], [record.to_document() for _, record in group])
@@ -159,7 +143,7 @@ class Drainer:
             if previous is not None and previous.decode() != self._token:
                 reason = f"delivered more than {self.settings.MAX_DELIVERIES} times; a worker died storing it alone"
                 await save_dead_letters(self.db, self.redis, self.names, [dead_letter(*entry, reason=reason)])
-                return entry[1].get(b"data", b"").count(b"\n") + 1  # its records, dead-lettered as one
+                return entry_record_count(entry[1])  # its records, dead-lettered as one letter
             return await self._store([entry])
         finally:
             with contextlib.suppress(*_TRANSIENT):
@@ -188,3 +172,27 @@ class Drainer:
                 return
             except (RedisError, OSError) as exc:
                 await backoff.wait(exc, self.stop)
+
+
+def _decode(entries: list[Entry]) -> tuple[dict[str, list[tuple[Entry, Record]]], list[dict[str, Any]]]:
+    """The records by collection, each with the entry it is dead-lettered as if MongoDB refuses it,
+    and the letters of what does not decode."""
+    groups: dict[str, list[tuple[Entry, Record]]] = {}
+    letters = []
+    for entry_id, fields in entries:
+        try:
+            kind, lines = entry_lines(fields)
+        except (KeyError, ValueError) as exc:
+            letters.append(dead_letter(entry_id, fields, f"undecodable entry: {exc}"[:1000]))
+            continue
+        for position, line in enumerate(lines):
+            # A record of a batch entry is a letter of its own: its line, under "<entry id>/<line>".
+            letter = (entry_id, fields) if len(lines) == 1 else (
+                b"%s/%d" % (entry_id, position), {b"kind": fields[b"kind"], b"data": line})
+            try:
+                record = decode_record(kind, line)
+            except ValueError as exc:  # pydantic's ValidationError is one
+                letters.append(dead_letter(*letter, reason=f"undecodable record: {exc}"[:1000]))
+                continue
+            groups.setdefault(record.collection, []).append((letter, record))
+    return groups, letters

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
+from shared.records import entry_record_count
 from shared.settings import Settings
 from shared.stream import StreamNames
 from worker.claims import Entry
@@ -89,7 +90,7 @@ class BatchReader:
         return max(1, records // self.records_per_entry)
 
     def _count(self, entries: list[Entry]) -> int:
-        counts = [fields.get(b"data", b"").count(b"\n") + 1 for _, fields in entries]  # a record per line
+        counts = [entry_record_count(fields) for _, fields in entries]
         if counts:
             self.records_per_entry = max(counts)
         return sum(counts)
