@@ -17,13 +17,13 @@ async def queue_records(state: AppState, records: list[Queueable]) -> str:
     """Return "queued" or "stored" once the records are durable; raise ApiError(503) otherwise."""
     if state.backlog.is_full:  # logged by the monitor when it fills and when it empties
         raise _unavailable(state, "the ingest queue is full; retry later")
-    try:
-        await state.appender.append(records)
-        state.fallback.record_success()
-        return "queued"
-    except (RedisError, OSError) as exc:
-        state.fallback.record_failure(exc)
-        logger.debug("redis unavailable; writing to MongoDB directly", extra={"error": type(exc).__name__})
+    if state.fallback.worth_trying:  # while Redis is down, one request at a time tries it
+        try:
+            with state.fallback.attempt():
+                await state.appender.append(records)
+            return "queued"
+        except (RedisError, OSError) as exc:
+            logger.debug("redis unavailable; writing to MongoDB directly", extra={"error": type(exc).__name__})
     # Same ids as the stream entries, so a record that did reach Redis is not stored twice.
     try:
         for collection, group in _by_collection(records).items():

@@ -39,6 +39,7 @@ class LoadResult:
     unexpected: list[str] = field(default_factory=list)  # anything that is neither a 2xx nor retryable
     answers: list[tuple[float, str]] = field(default_factory=list)  # (time.monotonic(), "queued"/"stored")
     slowest_s: float = 0.0  # the longest any single attempt waited for its answer
+    slow: int = 0  # attempts that waited more than a second
     finished: int = 0  # events settled (accepted or given up)
     finished_at: float = 0.0  # time.monotonic() when the last event settled
 
@@ -107,7 +108,9 @@ class LoadRun:
             self.result.statuses[type(exc).__name__] += 1
             return self.plan.retry_delay_s
         finally:
-            self.result.slowest_s = max(self.result.slowest_s, time.monotonic() - started)
+            waited_s = time.monotonic() - started
+            self.result.slowest_s = max(self.result.slowest_s, waited_s)
+            self.result.slow += waited_s > 1
         self.result.statuses[response.status_code] += 1
         if response.is_success:
             answer = response.json()
