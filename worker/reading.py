@@ -19,6 +19,10 @@ from shared.settings import Settings
 from shared.stream import StreamNames
 from worker.claims import Entry
 
+# An entry can be a whole batch (up to MAX_BATCH_BYTES): a read of at most this many keeps a worker's
+# memory bounded when traffic turns from single events to big batches between two reads.
+MAX_ENTRIES_PER_READ = 100
+
 
 @dataclass
 class BatchReader:
@@ -85,9 +89,10 @@ class BatchReader:
 
         XREADGROUP counts entries, and an entry holds one request's records: one event, or a whole
         batch. Sized by the largest entry of the last read, a read stays near BATCH_SIZE records
-        unless traffic turns from single events to big batches between two reads.
+        unless traffic turns from single events to big batches between two reads; then it holds at
+        most MAX_ENTRIES_PER_READ entries.
         """
-        return max(1, records // self.records_per_entry)
+        return max(1, min(records // self.records_per_entry, MAX_ENTRIES_PER_READ))
 
     def _count(self, entries: list[Entry]) -> int:
         counts = [entry_record_count(fields) for _, fields in entries]

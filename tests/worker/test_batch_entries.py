@@ -14,6 +14,7 @@ from shared.stream import append_entries, append_records, ensure_group
 from tests.helpers import drain, names_for, stored, stream_length
 from worker.dead_letters import replay_dead_letters
 from worker.drain import Drainer
+from worker.reading import MAX_ENTRIES_PER_READ
 
 
 def event(record_id: str, **fields: object) -> EventRecord:
@@ -137,3 +138,26 @@ def test_the_api_queues_one_entry_per_call_of_append_records(settings: Settings)
             await redis.aclose()
 
     assert asyncio.run(run()) == [3]
+
+
+def test_a_read_takes_at_most_max_entries_per_read(settings: Settings) -> None:
+    """Traffic that turns from single events to batches: the first read, sized for single events,
+    still stops at MAX_ENTRIES_PER_READ entries."""
+    settings = settings.model_copy(update={"BATCH_SIZE": 500, "FLUSH_INTERVAL_MS": 50})
+    entries = [entry for i in range(MAX_ENTRIES_PER_READ + 50)
+               for entry in encode_entries([event(f"m-{i}-{j}") for j in range(10)])]
+    queue(settings, entries)
+
+    async def first_batch() -> int:
+        redis = Redis.from_url(settings.REDIS_URL)
+        mongo = AsyncMongoClient(settings.MONGODB_URI)
+        try:
+            drainer = Drainer(redis, mongo[settings.MONGO_DB], names_for(settings), settings, "cap", read_block_ms=50)
+            settled = await drainer.drain_once()
+            await drainer.reader.cancel_ahead()
+            return settled
+        finally:
+            await redis.aclose()
+            await mongo.close()
+
+    assert asyncio.run(first_batch()) == MAX_ENTRIES_PER_READ * 10  # 1000 records, not 1500
