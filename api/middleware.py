@@ -2,9 +2,12 @@
 
 Every response carries a request id, requests from foreign origins are refused, and every error
 leaves as `{"error": ...}` JSON, even the plain-text ones Starlette's own middleware sends (the
-413 of `max_body_size`, CORS refusals).
+413 of `max_body_size`, CORS refusals). An unexpected error becomes its 500 here, not in
+Starlette's ServerErrorMiddleware (outside every middleware), so the answer and the log line both
+carry the request id.
 """
 
+import logging
 import re
 from http import HTTPStatus
 
@@ -18,6 +21,8 @@ from shared.records import new_record_id
 # A client-chosen id is echoed in a header and written to logs: nothing that could split either.
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _BODY_LIMIT_SCOPE_KEY = "starlette.max_body_size"
+
+logger = logging.getLogger(__name__)
 
 
 class RequestContextMiddleware:
@@ -42,6 +47,12 @@ class RequestContextMiddleware:
                 await error_response(403, f"origin {origin[:200]!r} is not allowed")(scope, receive, sender)
                 return
             await self.app(scope, receive, sender)
+        except Exception:
+            logger.exception("unhandled error", extra={"path": scope.get("path", "")})
+            if sender.started:  # mid-response: closing the connection is all that is left
+                raise
+            # The client learns nothing about internals; operators have the line above.
+            await error_response(500, "internal server error")(scope, receive, sender)
         finally:
             request_id_var.reset(token)
 
@@ -65,7 +76,7 @@ def _request_id(given: str | None) -> str:
 class _ResponseSender:
     """Adds the request id; holds back a non-JSON error response and sends it as JSON instead."""
 
-    __slots__ = ("scope", "send", "request_id", "held", "parts")
+    __slots__ = ("scope", "send", "request_id", "held", "parts", "started")
 
     def __init__(self, scope: Scope, send: Send, request_id: str) -> None:
         self.scope = scope
@@ -73,9 +84,11 @@ class _ResponseSender:
         self.request_id = request_id
         self.held: Message | None = None
         self.parts: list[bytes] = []
+        self.started = False
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
+            self.started = True
             headers = [*message.get("headers", ()), (b"x-request-id", self.request_id.encode())]
             message["headers"] = headers
             if message["status"] >= 400 and not _is_json(headers):

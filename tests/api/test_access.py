@@ -1,5 +1,6 @@
 """Access control: admin key, ingest keys, origins, /query rate limits, and what errors reveal."""
 
+import logging
 import time
 from collections.abc import Iterator
 
@@ -9,6 +10,7 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from api.ratelimit import WINDOW_S
 from scripts.devstack import Service
+from shared.logging import ContextFilter
 from shared.settings import Settings
 from tests.conftest import ADMIN_KEY, make_settings
 from tests.helpers import drain, stored, stream_length
@@ -217,6 +219,23 @@ def test_unexpected_errors_reveal_nothing(settings: Settings) -> None:
 
     assert response.status_code == 500
     assert response.json() == {"error": "internal server error"}
+
+
+def test_an_unexpected_error_is_logged_and_answered_with_the_request_id(
+        settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    app = create_app(settings)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    caplog.handler.addFilter(ContextFilter())  # what configure_logging adds: the request id on each line
+    with caplog.at_level(logging.ERROR), TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/boom", headers={"X-Request-Id": "boom-1"})
+
+    assert (response.status_code, response.headers["x-request-id"]) == (500, "boom-1")
+    [line] = [r for r in caplog.records if r.getMessage() == "unhandled error"]
+    assert (line.request_id, line.path, line.exc_info[0]) == ("boom-1", "/boom", RuntimeError)
 
 
 def test_request_id_is_echoed_only_when_safe(client: TestClient) -> None:

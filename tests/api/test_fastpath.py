@@ -28,6 +28,7 @@ def test_an_unexpected_error_is_a_bare_500(settings: Settings, monkeypatch) -> N
         response = client.post("/log_event", json=EVENT, headers={"X-Request-Id": "req-1"})
 
     assert (response.status_code, response.json()) == (500, {"error": "internal server error"})
+    assert response.headers["x-request-id"] == "req-1"  # to find the log line
 
 
 def test_batch_over_the_router_limit_sent_chunked_is_a_json_413(settings: Settings) -> None:
