@@ -31,6 +31,10 @@ class Claims:
         """Still walking this consumer's old pending entries (new reads would be walked again)."""
         return self._own_cursor is not None
 
+    def resume_own_pending(self) -> None:
+        """Walk this consumer's pending entries again from the oldest (see `read_own_pending`)."""
+        self._own_cursor = b"0-0"
+
     async def read_own_pending(self, count: int) -> list[Entry]:
         """Entries this consumer name read before a crash and never acked, oldest first.
 

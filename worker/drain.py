@@ -74,6 +74,7 @@ class Drainer:
                         logger.warning("stopping with an unacked batch; it will be reclaimed",
                                        extra={"count": len(self._held)})
                         return
+                    self._resume_after_lost_read(exc)
                     await backoff.wait(exc, self.stop)
         finally:
             await self.reader.cancel_ahead()
@@ -104,6 +105,16 @@ class Drainer:
         logger.info("drained batch", extra={"count": records, "entries": entries,
                                             "ms": round((time.perf_counter() - started) * 1000, 1)})
         return records
+
+    def _resume_after_lost_read(self, error: Exception) -> None:
+        """A read Redis carried out but whose answer never came back (a timeout, a dropped connection)
+        left entries delivered to this consumer that no one holds: walk its pending entries again
+        before reading new ones, rather than leave them to be reclaimed after RECLAIM_IDLE_MS.
+
+        Only with nothing in hand: the walk would meet held, read-ahead or suspect entries too.
+        """
+        if isinstance(error, (RedisError, OSError)) and not (self._held or self.reader.has_ahead or self._suspects):
+            self.claims.resume_own_pending()
 
     async def _next_batch(self) -> tuple[list[Entry], bool]:
         """(entries, alone): leftovers and reclaimed entries first, suspects one at a time, then new ones."""
