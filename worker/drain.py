@@ -120,13 +120,15 @@ class Drainer:
         """(entries, alone): leftovers and reclaimed entries first, suspects one at a time, then new ones."""
         if self.stop.is_set():  # only what is already in hand: no new claims while stopping
             return await self.reader.take_ahead(), False
+        if self.reader.carried and not self.reader.has_ahead_task:  # what earlier reads took past their batch
+            return self.reader.take_carried(), False
         if not self._suspects:
             size = self.reader.entries_for(self.settings.BATCH_SIZE)
             taken = await self.claims.read_own_pending(size) or await self.claims.reclaim_if_due(size)
             fresh, suspects = await self.claims.split_over_delivered(taken)
             self._suspects.extend(suspects)
             if fresh:
-                return fresh, False
+                return self.reader.take_claimed(fresh), False
         if self._suspects:
             return [self._suspects.pop(0)], True
         return await self.reader.next_batch(), False
@@ -172,7 +174,7 @@ class Drainer:
         while True:
             await asyncio.sleep(self.settings.RECLAIM_IDLE_MS / 3000)
             with contextlib.suppress(*_TRANSIENT):  # Redis down too: the entries stay pending, nothing is lost
-                in_hand = [*self._held, *self._suspects, *self.reader.early]
+                in_hand = [*self._held, *self._suspects, *self.reader.in_hand]
                 await self.claims.keep([entry_id for entry_id, _ in in_hand])
 
     async def _ensure_group_when_ready(self, backoff: Backoff) -> None:

@@ -33,12 +33,22 @@ class BatchReader:
     stop: asyncio.Event
     read_block_ms: int  # how long an idle read waits; bounds how fast `stop` is noticed
     early: list[Entry] = field(default_factory=list)  # read ahead, not yet handed out: keep them claimed
-    records_per_entry: int = 1  # the most records in one entry of the last read
+    carried: list[Entry] = field(default_factory=list)  # read past a batch's BATCH_SIZE records: the next batch's
+    records_per_entry: int = 1  # the most records in one entry lately (halved by each read of smaller ones)
     _ahead: asyncio.Task[None] | None = None
 
     @property
     def has_ahead(self) -> bool:
-        return self._ahead is not None or bool(self.early)
+        return self._ahead is not None or bool(self.early) or bool(self.carried)
+
+    @property
+    def has_ahead_task(self) -> bool:
+        return self._ahead is not None
+
+    @property
+    def in_hand(self) -> list[Entry]:
+        """Read and pending for this consumer, not handed out yet: to be kept claimed."""
+        return [*self.early, *self.carried]
 
     def read_ahead(self) -> None:
         """Start reading the next batch now, unless a read-ahead is already waiting to be taken."""
@@ -57,7 +67,17 @@ class BatchReader:
             task, self._ahead = self._ahead, None
             await task
         batch, self.early = self.early, []
-        return batch
+        return batch or self.take_carried()
+
+    def take_carried(self) -> list[Entry]:
+        """A batch of the entries carried from earlier reads (empty if none)."""
+        entries, self.carried = self.carried, []
+        return self.split_off(entries)
+
+    def take_claimed(self, entries: list[Entry]) -> list[Entry]:
+        """A batch of entries resumed or reclaimed (see `Claims`); the rest are carried."""
+        self._count(entries)
+        return self.split_off(entries)
 
     async def cancel_ahead(self) -> None:
         """On the way out: a read cut off here leaves its entries pending, to be resumed or reclaimed."""
@@ -68,10 +88,14 @@ class BatchReader:
             self._ahead = None
 
     async def read(self) -> list[Entry]:
-        """Entries of about BATCH_SIZE records, waiting at most FLUSH_INTERVAL_MS after the first one arrives."""
+        """Entries of BATCH_SIZE records (or one entry of more), waiting at most FLUSH_INTERVAL_MS after
+        the first one arrives. Entries read past that are carried to the next batch."""
         size = self.settings.BATCH_SIZE
-        entries = await self._xreadgroup(self.entries_for(size), self.read_block_ms)
-        records = self._count(entries)
+        entries, self.carried = self.carried, []
+        records = sum(entry_record_count(fields) for _, fields in entries)
+        if not entries:
+            entries = await self._xreadgroup(self.entries_for(size), self.read_block_ms)
+            records = self._count(entries)
         deadline = time.monotonic() + self.settings.FLUSH_INTERVAL_MS / 1000
         while entries and records < size and not self.stop.is_set():
             remaining_ms = int((deadline - time.monotonic()) * 1000)
@@ -82,7 +106,20 @@ class BatchReader:
                 break
             entries.extend(more)
             records += self._count(more)
-        return entries
+        return self.split_off(entries)
+
+    def split_off(self, entries: list[Entry]) -> list[Entry]:
+        """The first entries that hold BATCH_SIZE records (at least one entry); the rest are carried.
+
+        A read sized for single events may meet batches: their records wait for the next insert
+        instead of making this one many times BATCH_SIZE.
+        """
+        records = taken = 0
+        while taken < len(entries) and records < self.settings.BATCH_SIZE:
+            records += entry_record_count(entries[taken][1])
+            taken += 1
+        self.carried = entries[taken:] + self.carried
+        return entries[:taken]
 
     def entries_for(self, records: int) -> int:
         """How many entries to ask for to get about `records` records.
@@ -96,8 +133,8 @@ class BatchReader:
 
     def _count(self, entries: list[Entry]) -> int:
         counts = [entry_record_count(fields) for _, fields in entries]
-        if counts:
-            self.records_per_entry = max(counts)
+        if counts:  # slow to forget big entries: a read that meets single events may be followed by batches
+            self.records_per_entry = max(*counts, self.records_per_entry // 2, 1)
         return sum(counts)
 
     async def _read_early(self) -> None:

@@ -5,6 +5,7 @@ import asyncio
 import json
 
 import orjson
+import pytest
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
@@ -13,6 +14,7 @@ from shared.settings import Settings
 from shared.stream import append_entries, append_records, ensure_group
 from tests.helpers import drain, names_for, stored, stream_length
 from worker.dead_letters import replay_dead_letters
+from worker import drain as drain_module
 from worker.drain import Drainer
 from worker.reading import MAX_ENTRIES_PER_READ
 
@@ -90,41 +92,73 @@ def test_a_whole_batch_entry_dead_lettered_is_replayed_whole(settings: Settings)
     assert stored(settings, "dead_letters") == []
 
 
-def test_reads_are_sized_in_records(settings: Settings) -> None:
-    settings = settings.model_copy(update={"BATCH_SIZE": 10, "FLUSH_INTERVAL_MS": 50})
+def _drain_recording(settings: Settings, entries: list[dict], monkeypatch: pytest.MonkeyPatch,
+                     rounds: int = 40) -> tuple[list[int], list[int]]:
+    """Queue `entries`, drain them with one Drainer; the size of every insert_many and every XREADGROUP count."""
     names = names_for(settings)
+    inserts: list[int] = []
+    read_counts: list[int] = []
+    real_insert = drain_module.insert_idempotent
 
-    def entries_of_five(prefix: str) -> list[dict]:
-        return [entry for i in range(8) for entry in encode_entries([event(f"{prefix}-{i}-{j}") for j in range(5)])]
+    async def recording_insert(collection, documents):  # noqa: ANN001, ANN202
+        inserts.append(len(documents))
+        return await real_insert(collection, documents)
 
-    async def settled_per_batch() -> tuple[int, list[int]]:
+    monkeypatch.setattr(drain_module, "insert_idempotent", recording_insert)
+
+    async def run() -> None:
         redis = Redis.from_url(settings.REDIS_URL)
         mongo = AsyncMongoClient(settings.MONGODB_URI)
         try:
             await ensure_group(redis, names)
-            await append_entries(redis, names.records, entries_of_five("s"))
+            await append_entries(redis, names.records, entries)
             drainer = Drainer(redis, mongo[settings.MONGO_DB], names, settings, "sizing", read_block_ms=50)
-            first = await drainer.drain_once()
-            await append_entries(redis, names.records, entries_of_five("t"))
-            later: list[int] = []
-            for _ in range(20):  # bounded: 4 batches expected, a read ahead may come back empty
-                if settled := await drainer.drain_once():
-                    later.append(settled)
-                if sum(later) >= 40:
+            real_read = drainer.reader._xreadgroup
+
+            async def recording_read(count: int, block_ms: int) -> list:
+                read_counts.append(count)
+                return await real_read(count, block_ms)
+
+            drainer.reader._xreadgroup = recording_read
+            for _ in range(rounds):  # bounded; a read ahead may come back empty
+                await drainer.drain_once()
+                if not await redis.xlen(names.records):
                     break
             await drainer.reader.cancel_ahead()
-            return first, later
         finally:
             await redis.aclose()
             await mongo.close()
 
-    first, later = asyncio.run(settled_per_batch())
+    asyncio.run(run())
+    return inserts, read_counts
 
-    # The first read knows nothing of entry sizes: it asks for 10 entries and takes the 8 there.
-    assert first == 40
-    # Then it knows an entry holds up to 5 records: 2 entries a read, a batch of 10 records.
-    assert later == [10, 10, 10, 10]
-    assert len(stored(settings, "events")) == 80
+
+def test_each_insert_holds_batch_size_records_whatever_the_mix(settings: Settings, monkeypatch) -> None:
+    settings = settings.model_copy(update={"BATCH_SIZE": 10, "FLUSH_INTERVAL_MS": 50})
+    # Batches of 25 and single events in turn: a read sized by a single event meets batches.
+    records = [[event(f"m-{i}-{j}") for j in range(25 if i % 2 else 1)] for i in range(16)]
+    entries = [entry for group in records for entry in encode_entries(group)]
+
+    inserts, _ = _drain_recording(settings, entries, monkeypatch)
+
+    assert sum(inserts) == 8 * 25 + 8 == len(stored(settings, "events"))
+    # BATCH_SIZE records, or one entry of more (a batch is stored whole): never 10 plus several batches.
+    assert all(size < 10 + 25 for size in inserts), inserts
+    assert stream_length(settings) == 0
+
+
+def test_a_read_takes_at_most_max_entries_per_read(settings: Settings, monkeypatch) -> None:
+    """Traffic that turns from single events to batches: a read sized for single events still
+    takes at most MAX_ENTRIES_PER_READ entries, and each insert BATCH_SIZE records."""
+    settings = settings.model_copy(update={"BATCH_SIZE": 500, "FLUSH_INTERVAL_MS": 50})
+    entries = [entry for i in range(MAX_ENTRIES_PER_READ + 50)
+               for entry in encode_entries([event(f"c-{i}-{j}") for j in range(10)])]
+
+    inserts, read_counts = _drain_recording(settings, entries, monkeypatch)
+
+    assert max(read_counts) == MAX_ENTRIES_PER_READ  # the first read, sized for single events
+    assert inserts == [500, 500, 500]
+    assert len(stored(settings, "events")) == 1500
 
 
 def test_the_api_queues_one_entry_per_call_of_append_records(settings: Settings) -> None:
@@ -139,25 +173,3 @@ def test_the_api_queues_one_entry_per_call_of_append_records(settings: Settings)
 
     assert asyncio.run(run()) == [3]
 
-
-def test_a_read_takes_at_most_max_entries_per_read(settings: Settings) -> None:
-    """Traffic that turns from single events to batches: the first read, sized for single events,
-    still stops at MAX_ENTRIES_PER_READ entries."""
-    settings = settings.model_copy(update={"BATCH_SIZE": 500, "FLUSH_INTERVAL_MS": 50})
-    entries = [entry for i in range(MAX_ENTRIES_PER_READ + 50)
-               for entry in encode_entries([event(f"m-{i}-{j}") for j in range(10)])]
-    queue(settings, entries)
-
-    async def first_batch() -> int:
-        redis = Redis.from_url(settings.REDIS_URL)
-        mongo = AsyncMongoClient(settings.MONGODB_URI)
-        try:
-            drainer = Drainer(redis, mongo[settings.MONGO_DB], names_for(settings), settings, "cap", read_block_ms=50)
-            settled = await drainer.drain_once()
-            await drainer.reader.cancel_ahead()
-            return settled
-        finally:
-            await redis.aclose()
-            await mongo.close()
-
-    assert asyncio.run(first_batch()) == MAX_ENTRIES_PER_READ * 10  # 1000 records, not 1500
