@@ -51,16 +51,28 @@ async def collect_extra_paths(db: AsyncDatabase, plan: ExportPlan, max_columns: 
     return paths
 
 
-def flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(value: dict[str, Any]) -> dict[str, Any]:
     """Nested objects become dotted paths; lists and scalars stay values."""
+    return flatten_paths(value)[0]
+
+
+def flatten_paths(value: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """(paths, ambiguous): `ambiguous` when two values had one path ({"a.b": 1, "a": {"b": 2}}),
+    of which the first is kept."""
     flat: dict[str, Any] = {}
-    for key, item in value.items():
-        path = f"{prefix}{key}"
-        if isinstance(item, dict) and item:
-            flat.update(flatten(item, f"{path}."))
-        else:
-            flat[path] = item
-    return flat
+    ambiguous = False
+    stack: list[tuple[dict[str, Any], str]] = [(value, "")]
+    while stack:
+        current, prefix = stack.pop()
+        for key, item in current.items():
+            path = f"{prefix}{key}"
+            if isinstance(item, dict) and item:
+                stack.append((item, f"{path}."))
+            elif path in flat:
+                ambiguous = True
+            else:
+                flat[path] = item
+    return flat, ambiguous
 
 
 def cell(value: Any) -> str:
@@ -88,12 +100,15 @@ def record_row(record: dict[str, Any], columns: tuple[str, ...], flat_columns: f
     other = {key: item for key, item in record.items() if key not in _KNOWN}
     extra = record.get(EXTRA)
     if flat_columns is not None and isinstance(extra, dict):
-        for path, item in flatten(extra).items():
+        paths, ambiguous = flatten_paths(extra)
+        for path, item in paths.items():
             column = f"{EXTRA}.{path}"
             if column in flat_columns:
                 added[column] = item
             else:  # a key first seen after the columns were planned: kept, not dropped
                 other.setdefault(EXTRA, {})[path] = item
+        if ambiguous:  # a dotted key and a nested one name the same column: the whole object, as stored
+            other[EXTRA] = extra
     if other:
         added["other_fields"] = other
     get = ({**record, **added} if added else record).get

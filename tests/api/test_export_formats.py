@@ -90,6 +90,17 @@ def test_csv_flatten_makes_one_column_per_extra_data_path(client: TestClient, he
     assert (rows[1]["extra_data.pos"], rows[2]["extra_data.pos"]) == ("", "")
 
 
+def test_csv_flatten_keeps_both_values_when_a_dotted_key_meets_a_nested_one(
+        client: TestClient, headers: dict, settings: Settings) -> None:
+    extra = {"a.b": 1, "a": {"b": 3}, "c": 2}
+    insert(settings, event("e1", 0, extra_data=extra))
+
+    [row] = csv.DictReader(io.StringIO(export(client, headers, format="csv", flatten="true").text))
+
+    assert (row["extra_data.a.b"], row["extra_data.c"]) == ("1", "2")
+    assert json.loads(row["other_fields"]) == {"extra_data": extra}  # the 3 is not lost, nor which key held what
+
+
 TRICKY = {
     "comma": "a, b, c", "quotes": 'she said "hi"', "newlines": "line1\nline2\r\nline3",
     "unicode": "日本語 👩🏽‍🔬 مرحبا e\u0301", "leading_space": "  x", "formula": "=1+1",
