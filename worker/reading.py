@@ -4,7 +4,9 @@ Reading ahead keeps MongoDB busy: without it, every batch waited for the previou
 XREADGROUP, then for up to FLUSH_INTERVAL_MS to fill. At a steady 1000 events/s that wait came on
 top of each insert (lag p99 ~1.3 s in `make bench`); read ahead, it overlaps the insert.
 Entries read ahead are delivered to this consumer (pending) like a held batch: a crash leaves
-them to be resumed or reclaimed, never lost.
+them to be resumed or reclaimed, never lost. So are entries carried: a batch counts records, and
+an entry may hold a whole `/log_events` batch, so what a read takes past BATCH_SIZE records waits
+for the next insert.
 """
 
 import asyncio
@@ -125,9 +127,8 @@ class BatchReader:
         """How many entries to ask for to get about `records` records.
 
         XREADGROUP counts entries, and an entry holds one request's records: one event, or a whole
-        batch. Sized by the largest entry of the last read, a read stays near BATCH_SIZE records
-        unless traffic turns from single events to big batches between two reads; then it holds at
-        most MAX_ENTRIES_PER_READ entries.
+        batch. Sized by the largest entries seen lately, a read takes little more than it needs
+        (what it takes past a batch is carried, `split_off`), and never more than MAX_ENTRIES_PER_READ.
         """
         return max(1, min(records // self.records_per_entry, MAX_ENTRIES_PER_READ))
 
