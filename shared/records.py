@@ -78,9 +78,6 @@ class Record(BaseModel):
     timestamp: datetime
     user_id: str
 
-    def to_stream(self) -> dict[str, bytes]:
-        return {"kind": self.kind.value.encode(), "data": self.to_json()}
-
     def to_json(self) -> bytes:
         return orjson.dumps(self.model_dump(exclude_unset=True))
 
@@ -151,15 +148,12 @@ class EncodedEvent:
     collection = "events"
 
     id: str
-    data: bytes  # the record's JSON, as `EventRecord.to_stream()` writes it
+    data: bytes  # the record's JSON, as `EventRecord.to_json()` writes it
 
     @classmethod
     def encode(cls, fields: dict[str, Any]) -> "EncodedEvent":
         """`fields`: valid `EventRecord` fields, "id" among them."""
         return cls(fields["id"], orjson.dumps(fields))
-
-    def to_stream(self) -> dict[str, bytes]:
-        return {"kind": b"event", "data": self.data}
 
     def to_json(self) -> bytes:
         return self.data

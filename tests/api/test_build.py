@@ -9,7 +9,7 @@ from api.build import build_event_record
 from api.clock import correct_event_time
 from api.limits import Limits
 from api.schemas import EventIn
-from shared.records import EventRecord, decode_entry, event_record_id
+from shared.records import EventRecord, decode_entry, encode_entries, event_record_id
 
 RECEIVED = datetime(2026, 12, 4, 6, 0, 0, 123000, tzinfo=UTC)
 BODIES = [
@@ -38,7 +38,7 @@ def _built_by_the_model(body: dict[str, Any], batch_sent_at: Any, stamp: dict[st
 def test_the_encoded_event_is_the_record_the_model_builds(body: dict, batch_sent_at: Any, stamp: dict) -> None:
     encoded = build_event_record(EventIn.model_validate(body, context=Limits()), body, RECEIVED, batch_sent_at, stamp)
 
-    [decoded] = decode_entry({key.encode(): value for key, value in encoded.to_stream().items()})
+    [decoded] = decode_entry({key.encode(): value for key, value in encode_entries([encoded])[0].items()})
     expected = _built_by_the_model(body, batch_sent_at, stamp)
 
     assert isinstance(decoded, EventRecord)

@@ -1,4 +1,12 @@
-from shared.records import EventRecord, QueryRecord, decode_entry, event_record_id, new_record_id, utc_now_ms
+from shared.records import (
+    EventRecord,
+    QueryRecord,
+    decode_entry,
+    encode_entries,
+    event_record_id,
+    new_record_id,
+    utc_now_ms,
+)
 
 
 def test_event_id_gives_a_deterministic_id_per_user() -> None:
@@ -19,7 +27,7 @@ def test_stream_round_trip_keeps_extras_and_unicode() -> None:
     record = EventRecord(id="x", timestamp=utc_now_ms(), user_id="ü", event_type="click",
                          extra_data={"emoji": "🚀", "deep": {"a": [1, None]}}, arm="B")
 
-    [decoded] = decode_entry({k.encode(): v for k, v in record.to_stream().items()})
+    [decoded] = decode_entry({k.encode(): v for k, v in encode_entries([record])[0].items()})
 
     assert isinstance(decoded, EventRecord)
     assert decoded.to_document() == record.to_document()
@@ -31,6 +39,6 @@ def test_stream_round_trip_keeps_extras_and_unicode() -> None:
 def test_query_record_goes_to_queries() -> None:
     record = QueryRecord(id="q", timestamp=utc_now_ms(), user_id="u", query="?", model_used="m", latency_ms=1.0)
 
-    [decoded] = decode_entry({k.encode(): v for k, v in record.to_stream().items()})
+    [decoded] = decode_entry({k.encode(): v for k, v in encode_entries([record])[0].items()})
 
     assert decoded.collection == "queries"

@@ -7,7 +7,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from shared.settings import Settings
-from shared.stream import ensure_group
+from shared.stream import append_record, ensure_group
 from tests.helpers import drain, names_for, read_and_die, stored, stream_length
 from tests.worker.test_drain import append, event
 from worker import drain as drain_module
@@ -93,7 +93,7 @@ def test_entries_of_a_read_whose_answer_was_lost_are_resumed_at_once(settings: S
         drainer.reader._xreadgroup = read_whose_answer_is_lost
         task = asyncio.create_task(drainer.run())
         try:
-            await redis.xadd(names.records, event("lost").to_stream())
+            await append_record(redis, names.records, event("lost"))
             for _ in range(100):  # bounded: 5 s, far below RECLAIM_IDLE_MS
                 if drainer.stored_total:
                     break
