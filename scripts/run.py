@@ -49,19 +49,31 @@ def _admin_key(env: dict[str, str], data_dir: Path) -> str:
     return key
 
 
-def start_stores(env: dict[str, str], data_dir: Path) -> list[Service]:
+def require_free_ports(env: dict[str, str]) -> None:
+    """Every port `make run` will listen on, before anything starts: a clash stops it with nothing to clean up."""
+    if not env.get("REDIS_URL"):
+        _require_free(int(env.get("REDIS_PORT", "6379")), "REDIS_PORT")
+    if not env.get("MONGODB_URI"):
+        _require_free(int(env.get("MONGO_PORT", "27017")), "MONGO_PORT")
+    _require_free(int(env["API_PORT"]), "API_PORT")
+
+
+def start_stores(env: dict[str, str], data_dir: Path, started: list[Service]) -> list[Service]:
+    """`started` gets each service as it is launched, so a failure later still stops it."""
     services = []
     if not env.get("REDIS_URL"):
         port = int(env.get("REDIS_PORT", "6379"))
-        _require_free(port, "REDIS_PORT")
-        services.append(redis_service(port, data_dir / "redis", env.get("REDIS_APPENDFSYNC", "everysec"),
-                                      env.get("REDIS_MAXMEMORY", "1gb")).start())
+        redis = redis_service(port, data_dir / "redis", env.get("REDIS_APPENDFSYNC", "everysec"),
+                              env.get("REDIS_MAXMEMORY", "1gb"))
+        started.append(redis.launch())
+        services.append(redis.wait_listening())
         env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
     wait_redis_ready(env["REDIS_URL"])
     if not env.get("MONGODB_URI"):
         port = int(env.get("MONGO_PORT", "27017"))
-        _require_free(port, "MONGO_PORT")
-        services.append(secantus_service(port, data_dir / "mongo").start())
+        mongo = secantus_service(port, data_dir / "mongo")
+        started.append(mongo.launch())
+        services.append(mongo.wait_listening())
         env["MONGODB_URI"] = f"mongodb://127.0.0.1:{port}/?directConnection=true"
     else:
         logger.info("using MONGODB_URI from the environment; not starting the embedded MongoDB")
@@ -69,15 +81,17 @@ def start_stores(env: dict[str, str], data_dir: Path) -> list[Service]:
     return services
 
 
-def start_app(env: dict[str, str], data_dir: Path) -> tuple[list[Service], Service]:
+def start_app(env: dict[str, str], started: list[Service]) -> tuple[list[Service], Service]:
     workers = [
         Service(f"worker-{i}", [PYTHON, "-m", "worker"], env={**env, "WORKER_NAME": f"{socket.gethostname()}-w{i}"})
         for i in range(int(env.get("WORKER_PROCESSES", "1")))
     ]
     for worker in workers:
-        worker.start()
-    _require_free(int(env["API_PORT"]), "API_PORT")
-    api = Service("api", [PYTHON, "-m", "api"], int(env["API_PORT"]), env=env).start(ready_timeout_s=120)
+        started.append(worker.launch())
+        worker.wait_listening()
+    api = Service("api", [PYTHON, "-m", "api"], int(env["API_PORT"]), env=env)
+    started.append(api.launch())
+    api.wait_listening(ready_timeout_s=120)
     return workers, api
 
 
@@ -128,21 +142,19 @@ def main() -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    stores: list[Service] = []
-    workers: list[Service] = []
-    api: Service | None = None
+    require_free_ports(env)
+    started: list[Service] = []
     try:
-        stores = start_stores(env, data_dir)
-        workers, api = start_app(env, data_dir)
+        stores = start_stores(env, data_dir, started)
+        workers, api = start_app(env, started)
         logger.warning("ready: http://%s:%s  (Ctrl-C stops everything)", env["API_HOST"], env["API_PORT"])
         restarts = Restarts()
         while not stop.wait(0.5):
             if not restart_exited([*stores, *workers, api], restarts):
                 break
     finally:
-        for service in [api, *workers, *reversed(stores)]:
-            if service is not None:
-                service.stop()
+        for service in reversed(started):  # the API first, the stores last
+            service.stop()
         logger.info("stopped")
 
 
